@@ -105,10 +105,15 @@ def _is_wrapped_paragraph(text: str, lines: list[tuple[int, int]]) -> bool:
 
 
 def _looks_like_heading(line: str) -> bool:
-    """A short line that does not end a sentence: a heading, a label, a menu remnant."""
+    """A line that does not end a sentence and is short or Title Cased: a heading, a
+    label, a menu remnant."""
     if line.startswith("#"):
         return True
-    return len(line) < 100 and not _SENTENCE_END.search(line) and not _LIST_MARKER.match(line)
+    if _SENTENCE_END.search(line) or _LIST_MARKER.match(line):
+        return False
+    words = re.findall(r"[^\W\d_]+", line)
+    capitalised = sum(1 for word in words if word[0].isupper())
+    return len(line) < 100 or (bool(words) and capitalised >= 0.6 * len(words))
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +121,12 @@ def _segmenter():  # pragma: no cover - trivial factory
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False)
+
+
+# pysbd ends sentences after these abbreviations ("Malaysian Rating Corp. Berhad").
+_ABBREVIATION_END = re.compile(
+    r"\b(Corp|Inc|Ltd|Co|Bhd|Sdn|Dept|No|Nos|Jr|Sr|Mr|Mrs|Ms|Dr|St|Gov|Gen|Sen|Rep|Ave|vs|Fig|approx)\.$"
+)
 
 
 def _sentence_spans(unit: str) -> list[tuple[int, int]]:
@@ -131,7 +142,10 @@ def _sentence_spans(unit: str) -> list[tuple[int, int]]:
             start = cursor
             stripped = unit[cursor:].strip()
         end = start + len(stripped)
-        spans.append((start, end))
+        if spans and _ABBREVIATION_END.search(unit[spans[-1][0] : spans[-1][1]]):
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
         cursor = end
     return spans or [(0, len(unit))]
 
@@ -142,7 +156,7 @@ class ChunkSpan:
 
     start: int
     end: int
-    sentences: tuple[tuple[int, int], ...]
+    sentences: tuple[Sentence, ...]
 
 
 def plan_chunks(text: str, chunk_size: int, overlap_sentences: int = 0) -> list[ChunkSpan]:
@@ -179,7 +193,7 @@ def plan_chunks(text: str, chunk_size: int, overlap_sentences: int = 0) -> list[
     if current:
         chunks.append(current)
     return [
-        ChunkSpan(part[0].start, part[-1].end, tuple((s.start, s.end) for s in part))
+        ChunkSpan(part[0].start, part[-1].end, tuple(part))
         for part in chunks
     ]
 
@@ -271,7 +285,10 @@ def chunk_document(document: Document, chunk_size: int, overlap_sentences: int =
             "start": span.start,
             "end": span.end,
             "text_offset": len(embedding_text(title, "")),
-            "sentences": json.dumps([[s - span.start, e - span.start] for s, e in span.sentences]),
+            # [start, end, is_heading] relative to the chunk text, for the answerer.
+            "sentences": json.dumps(
+                [[s.start - span.start, s.end - span.start, int(s.heading)] for s in span.sentences]
+            ),
         }
         page = page_of(document.metadata, span.start)
         if page is not None:

@@ -1,0 +1,115 @@
+"""Citation and answer objects, and the checks that tie every sentence to its sources.
+
+The `Answer` is the contract every surface renders: answer text with inline `[n]`
+markers, the numbered citations, `refused`, and timings. A citation's `quote` is the
+passage exactly as it stands in its document at `start:end`, so it can be checked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.retrieval import Passage
+
+_MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+@dataclass
+class Citation:
+    """One numbered source of an answer."""
+
+    n: int
+    title: str
+    source: str
+    publisher: str
+    date: str
+    page: int | None
+    quote: str  # the passage, verbatim from the document at [start, end)
+    start: int
+    end: int
+    score: float
+    path: str = ""
+    chunk_id: str = ""
+    # Document offsets of the sentences of `quote` that the answer used.
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def from_passage(cls, n: int, passage: Passage) -> Citation:
+        return cls(
+            n=n,
+            title=passage.title,
+            source=passage.source,
+            publisher=passage.publisher,
+            date=passage.date,
+            page=passage.page,
+            quote=passage.text,
+            start=passage.start,
+            end=passage.end,
+            score=round(passage.dense_score, 4),
+            path=passage.path,
+            chunk_id=passage.chunk_id,
+        )
+
+
+@dataclass
+class AnswerSentence:
+    """One sentence of an answer and the citation numbers that carry it."""
+
+    text: str
+    citations: list[int]
+    supported: bool = True
+
+
+@dataclass
+class Answer:
+    """What every surface renders. `answer` carries inline `[n]` markers."""
+
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    question: str = ""
+    standalone_question: str = ""
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    closest_topics: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    answerer: str = "extractive"
+    # How well the best evidence matches the question (0..1); refusals are judged on it.
+    relevance: float = 0.0
+    # Every passage the answerer saw, best first, for evaluation and debugging.
+    passages: list[Passage] = field(default_factory=list)
+
+    def to_dict(self, include_passages: bool = False) -> dict[str, Any]:
+        """The JSON shape of `assistant ask --json` and `POST /api/ask`."""
+        data = asdict(self)
+        for citation in data["citations"]:
+            citation["highlights"] = [list(span) for span in citation["highlights"]]
+        if include_passages:
+            data["passages"] = [
+                {
+                    "chunk_id": p.chunk_id,
+                    "title": p.title,
+                    "path": p.path,
+                    "start": p.start,
+                    "end": p.end,
+                    "text": p.text,
+                    "score": p.score,
+                    "dense_score": p.dense_score,
+                }
+                for p in self.passages
+            ]
+        else:
+            del data["passages"]
+        return data
+
+
+def strip_markers(text: str) -> str:
+    """Answer text without its `[n]` markers."""
+    return _MARKER.sub("", text).strip()
+
+
+def find_in_document(document_text: str, citation: Citation) -> bool:
+    """Whether the citation's quote is exactly what its document holds at its span."""
+    return document_text[citation.start : citation.end] == citation.quote

@@ -1,0 +1,345 @@
+"""`assistant ...`: ingest documents, ask questions, list and delete sources, chat.
+
+Every command turns its arguments into calls on `service.Assistant`; option names mirror
+the `Settings` fields (and their `ASSISTANT_*` variables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from assistant.citations import Answer
+from assistant.config import Settings
+from assistant.index import DataDirError, IngestReport, data_dir_lock
+from assistant.retrieval import Filters
+from assistant.service import Assistant, InvalidQuestion
+
+app = typer.Typer(
+    help="Market-intelligence question answering with checkable citations, offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+class State:
+    """Options shared by every command."""
+
+    settings: Settings
+
+
+state = State()
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="ASSISTANT_DATA_DIR",
+            help="Where the index and feedback live (default .assistant).",
+        ),
+    ] = None,
+) -> None:
+    """Configure logging quietly and read the settings once."""
+    _quiet_libraries()
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+    state.settings = Settings(**overrides)
+
+
+def _quiet_libraries() -> None:
+    """Offline and silent: no telemetry, no hub calls, no weight-loading progress bars."""
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `message` as an error and return the exit to raise."""
+    errors.print(f"[bold red]Error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def open_assistant(purpose: str):
+    """An `Assistant` holding the data directory for this process."""
+    try:
+        with data_dir_lock(state.settings, purpose):
+            yield Assistant(state.settings)
+    except DataDirError as error:
+        raise fail(str(error)) from None
+
+
+# --- ingest, sources, delete ------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or directories (default: corpus/).")
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option(help="Delete indexed files that vanished from the given directories.")
+    ] = False,
+    strict: Annotated[bool, typer.Option(help="Exit with status 1 if any file was skipped.")] = False,
+) -> None:
+    """Index documents incrementally: unchanged chunks are not embedded again."""
+    targets = paths or [state.settings.corpus_dir]
+    with open_assistant("ingest") as assistant, _progress() as progress:
+        task = progress.add_task("Indexing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = assistant.ingest(targets, prune=prune, progress=advance)
+    print_ingest_report(report)
+    if strict and report.errors:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+
+
+def print_ingest_report(report: IngestReport) -> None:
+    """What was added, updated, skipped and deleted, and every file that was skipped."""
+    for error in report.errors:
+        errors.print(f"[yellow]Skipped[/] {escape(str(error.path))}: {escape(error.reason)}")
+    console.print(
+        f"Files: {len(report.files_added)} added, {len(report.files_updated)} updated, "
+        f"{len(report.files_unchanged)} unchanged, {len(report.files_deleted)} deleted, "
+        f"{len(report.errors)} skipped with errors."
+    )
+    console.print(
+        f"Chunks: {report.chunks_added} added, {report.chunks_deleted} deleted, "
+        f"{report.chunks_skipped} unchanged; {report.texts_embedded} embedded."
+    )
+
+
+@app.command()
+def sources(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List indexed documents: title, date, chunks."""
+    with open_assistant("sources") as assistant:
+        listed = assistant.sources()
+    if as_json:
+        console.print_json(json.dumps([vars(info) for info in listed]))
+        return
+    if not listed:
+        console.print("No documents are indexed yet: run `assistant ingest corpus/`.")
+        return
+    from rich.table import Table
+
+    table = Table("Title", "Date", "Chunks", "Path", box=None)
+    for info in listed:
+        table.add_row(escape(info.title), escape(info.date), str(info.chunks), escape(_short(info.path)))
+    console.print(table)
+    console.print(f"{len(listed)} documents, {sum(i.chunks for i in listed)} chunks.")
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@app.command()
+def delete(source: Annotated[str, typer.Argument(help="A path or source URL, as `sources` lists.")]) -> None:
+    """Remove one document and its chunks from the index."""
+    with open_assistant("delete") as assistant:
+        deleted = assistant.delete(source)
+    if not deleted:
+        raise fail(f"No indexed document matches '{source}'; `assistant sources` lists them.")
+    for path in deleted:
+        console.print(f"Deleted {escape(_short(path))}")
+
+
+# --- ask and chat -----------------------------------------------------------------------
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="JSONL of {id, question, history?}; one JSON answer per line."),
+    ] = None,
+    source: Annotated[list[str] | None, typer.Option(help="Only this source (path or URL).")] = None,
+    publisher: Annotated[list[str] | None, typer.Option(help="Only this publisher.")] = None,
+    date_from: Annotated[str | None, typer.Option(help="Only documents dated on or after.")] = None,
+    date_to: Annotated[str | None, typer.Option(help="Only documents dated on or before.")] = None,
+) -> None:
+    """Answer a question from the indexed documents, with numbered sources."""
+    try:
+        filters = Filters(
+            sources=source or [], publishers=publisher or [], date_from=date_from, date_to=date_to
+        )
+    except ValueError as error:
+        raise fail(f"Bad filter: {error}") from None
+    if (question is None) == (file is None):
+        raise fail("Give either a QUESTION or --file QUESTIONS.jsonl.", code=2)
+    with open_assistant("ask") as assistant:
+        if file is not None:
+            if not file.exists():
+                raise fail(f"No such file: {file}")
+            ask_many(assistant, file, filters)
+            return
+        try:
+            answer = assistant.ask(question or "", filters=filters)
+        except InvalidQuestion as error:
+            raise fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        print_answer(answer)
+
+
+def ask_many(assistant: Assistant, file: Path, filters: Filters) -> None:
+    """Answer every line of a JSONL file in one process; a bad line gets an `error` line."""
+    with file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            sys.stdout.write(json.dumps(_answer_line(assistant, line, number, filters), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+
+
+def _answer_line(assistant: Assistant, line: str, number: int, filters: Filters) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        return {"id": None, "line": number, "error": f"line {number} is not JSON: {error.msg}"}
+    if not isinstance(item, dict):
+        return {"id": None, "line": number, "error": f"line {number} is not a JSON object"}
+    try:
+        history = item.get("history") or []
+        if not isinstance(history, list):
+            raise InvalidQuestion("`history` must be a list of {role, content} messages")
+        answer = assistant.ask(item.get("question") or "", history=history, filters=filters)
+    except InvalidQuestion as error:
+        return {"id": item.get("id"), "line": number, "error": str(error)}
+    return {"id": item.get("id"), **answer.to_dict()}
+
+
+def print_answer(answer: Answer) -> None:
+    """The answer, then its numbered sources with the quoted passage."""
+    style = "yellow" if answer.refused else ""
+    console.print(escape(answer.answer), style=style, highlight=False)
+    if not answer.citations:
+        return
+    console.print()
+    console.print("[bold]Sources[/]")
+    for citation in answer.citations:
+        page = f", page {citation.page}" if citation.page else ""
+        console.print(
+            f"[bold][{citation.n}][/] {escape(citation.title)} — {escape(citation.publisher)}, "
+            f"{escape(citation.date)}{page}",
+            highlight=False,
+        )
+        console.print(f"    {escape(citation.source)}", style="blue", highlight=False)
+        console.print(f"    “{escape(' '.join(citation.quote.split()))}”", style="dim", highlight=False)
+
+
+@app.command()
+def chat() -> None:
+    """Talk to the assistant in the terminal; follow-up questions use the conversation."""
+    with open_assistant("chat") as assistant:
+        assistant.warm_up()
+        console.print(
+            "[bold]Market Intelligence Assistant[/] — ask about Malaysia's critical minerals, "
+            "rare earths and U.S.–Malaysia trade. Empty line or Ctrl-D to quit; /new starts over."
+        )
+        history: list = []
+        while True:
+            try:
+                question = console.input("[bold green]> [/]").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question:
+                break
+            if question == "/new":
+                history = []
+                console.print("New conversation.")
+                continue
+            try:
+                answer = assistant.ask(question, history=history)
+            except InvalidQuestion as error:
+                errors.print(escape(str(error)))
+                continue
+            print_answer(answer)
+            console.print()
+            history += [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer.answer},
+            ]
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+@app.command("eval")
+def evaluate(
+    golden: Annotated[Path, typer.Option("--set", help="Golden set (JSONL).")] = Path(
+        "evals/golden.jsonl"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="Measure relevance with refusals off and suggest a threshold.")
+    ] = False,
+    show_failures: Annotated[bool, typer.Option("--failures", help="List what missed.")] = False,
+) -> None:
+    """Measure retrieval, answers, refusals and latency on a golden set."""
+    from assistant import evaluation
+
+    if not golden.exists():
+        raise fail(f"No golden set at {golden}.")
+    items = evaluation.load_golden(golden)
+    if calibrate:
+        state.settings = state.settings.model_copy(update={"refusal_threshold": 0.0})
+    with open_assistant("eval") as assistant:
+        assistant.warm_up()
+        results = evaluation.run(assistant, items)
+    summary = evaluation.summarise(results)
+    if calibrate:
+        summary["calibration"] = evaluation.suggest_refusal_threshold(results)
+    if show_failures:
+        summary["failures"] = evaluation.failures(results)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        return
+    for key, value in summary.items():
+        if key in ("failures", "calibration"):
+            console.print_json(json.dumps({key: value}, ensure_ascii=False))
+        else:
+            console.print(f"{key:>20}: {value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,253 @@
+"""Hybrid retrieval: BM25 (rank_bm25) and dense vectors (Chroma), fused by reciprocal rank.
+
+Lexical search finds names and numbers ("SST", "6.1 percent") that embeddings blur;
+dense search finds paraphrases ("ban on shipping raw ore abroad"). Fusing ranks, not
+scores, needs no calibration between the two. Near-duplicate passages are collapsed so
+the answer does not cite the same paragraph twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from assistant.config import Settings
+from assistant.documents import parse_date_sort
+from assistant.index import CorpusIndex
+from assistant.text import jaccard, shingles, terms
+
+
+class Filters(BaseModel):
+    """Optional restrictions on what may be retrieved. Empty lists mean no restriction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] = Field(default_factory=list, description="File paths or source URLs.")
+    publishers: list[str] = Field(default_factory=list, description="Exact publisher names.")
+    date_from: str | None = Field(None, description="Earliest date: YYYY, YYYY-MM or YYYY-MM-DD.")
+    date_to: str | None = Field(None, description="Latest date: YYYY, YYYY-MM or YYYY-MM-DD.")
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _valid_date(cls, value: str | None) -> str | None:
+        if value is not None and _date_bound(value, upper=False) is None:
+            raise ValueError("dates are YYYY, YYYY-MM or YYYY-MM-DD")
+        return value
+
+    def is_empty(self) -> bool:
+        return not (self.sources or self.publishers or self.date_from or self.date_to)
+
+    def source_keys(self) -> set[str]:
+        """The given sources, plus their resolved paths (users type relative paths)."""
+        keys = set(self.sources)
+        keys.update(str(Path(s).resolve()) for s in self.sources if "://" not in s)
+        return keys
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        """The same restriction as `matches`, in Chroma's `where` language."""
+        clauses: list[dict[str, Any]] = []
+        if self.sources:
+            keys = sorted(self.source_keys())
+            clauses.append({"$or": [{"path": {"$in": keys}}, {"source": {"$in": keys}}]})
+        if self.publishers:
+            clauses.append({"publisher": {"$in": self.publishers}})
+        if self.date_from:
+            clauses.append({"date_sort": {"$gte": _date_bound(self.date_from, upper=False)}})
+        if self.date_to:
+            clauses.append({"date_sort": {"$lte": _date_bound(self.date_to, upper=True)}})
+        if self.date_from and not self.date_to:
+            clauses.append({"date_sort": {"$gt": 0}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, metadata: dict[str, Any]) -> bool:
+        """Whether a chunk with `metadata` passes the filters."""
+        if self.sources and not (
+            {metadata.get("path"), metadata.get("source")} & self.source_keys()
+        ):
+            return False
+        if self.publishers and metadata.get("publisher") not in self.publishers:
+            return False
+        date_sort = int(metadata.get("date_sort") or 0)
+        if self.date_from and not date_sort >= (_date_bound(self.date_from, upper=False) or 0) > 0:
+            return False
+        return not (self.date_to and not 0 < date_sort <= (_date_bound(self.date_to, upper=True) or 0))
+
+
+def _date_bound(value: str, upper: bool) -> int | None:
+    """`2025` -> 20250101 (or 20251231 as an upper bound); `2025-10` likewise."""
+    parts = value.strip().split("-")
+    if not (1 <= len(parts) <= 3) or not all(p.isdigit() for p in parts):
+        return None
+    year = int(parts[0])
+    month = int(parts[1]) if len(parts) > 1 else (12 if upper else 1)
+    day = int(parts[2]) if len(parts) > 2 else (31 if upper else 1)
+    if not (1000 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return year * 10000 + month * 100 + day
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk: its text, where it lies in its document, and how it ranked."""
+
+    chunk_id: str
+    text: str
+    title: str
+    source: str
+    publisher: str
+    date: str
+    path: str
+    start: int
+    end: int
+    sentences: list[tuple[int, int]]  # spans relative to `text`
+    headings: set[int] = field(default_factory=set)  # indexes of sentences that are headings
+    page: int | None = None
+    score: float = 0.0  # fused reciprocal-rank score
+    dense_score: float = 0.0  # cosine similarity to the query
+    bm25_score: float = 0.0
+    duplicates: list[str] = field(default_factory=list)  # chunk ids collapsed into this one
+
+    @classmethod
+    def from_chunk(cls, chunk: Document) -> Passage:
+        metadata = chunk.metadata
+        offset = int(metadata.get("text_offset", 0))
+        sentences = json.loads(metadata.get("sentences", "[]"))
+        return cls(
+            chunk_id=str(chunk.id),
+            text=chunk.page_content[offset:],
+            title=str(metadata.get("title", "")),
+            source=str(metadata.get("source", "")),
+            publisher=str(metadata.get("publisher", "")),
+            date=str(metadata.get("date", "")),
+            path=str(metadata.get("path", "")),
+            start=int(metadata.get("start", 0)),
+            end=int(metadata.get("end", 0)),
+            sentences=[(span[0], span[1]) for span in sentences],
+            headings={i for i, span in enumerate(sentences) if len(span) > 2 and span[2]},
+            page=metadata.get("page"),
+        )
+
+    def sentence_texts(self) -> list[str]:
+        return [self.text[start:end] for start, end in self.sentences]
+
+
+class HybridRetriever(BaseRetriever):
+    """BM25 + dense retrieval over a `CorpusIndex`, fused by reciprocal rank fusion."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    corpus: CorpusIndex
+    settings: Settings
+    _chunks: list[Document] = PrivateAttr(default_factory=list)
+    _bm25: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def refresh(self) -> None:
+        """(Re)build the BM25 index from what is stored; call after every ingest."""
+        from rank_bm25 import BM25Okapi
+
+        chunks = self.corpus.all_chunks()
+        bm25 = BM25Okapi([terms(chunk.page_content) for chunk in chunks]) if chunks else None
+        with self._lock:
+            self._chunks, self._bm25 = chunks, bm25
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a stemmed term; unseen terms weigh most."""
+        bm25 = self._bm25
+        if bm25 is None:
+            return 1.0
+        if term in bm25.idf:
+            return max(float(bm25.idf[term]), 0.05)
+        return float(max(bm25.idf.values(), default=1.0))
+
+    def chunks(self) -> list[Document]:
+        """Every indexed chunk (as loaded at the last refresh)."""
+        return list(self._chunks)
+
+    def retrieve(
+        self, query: str, filters: Filters | None = None, k: int | None = None
+    ) -> list[Passage]:
+        """The `k` best passages for `query`, best first, duplicates collapsed."""
+        k = k or self.settings.k
+        filters = filters if filters and not filters.is_empty() else None
+        dense = self._dense(query, filters)
+        lexical = self._lexical(query, filters)
+        fused: dict[str, Passage] = {}
+        for ranking, weight in ((dense, self.settings.dense_weight), (lexical, self.settings.bm25_weight)):
+            for rank, passage in enumerate(ranking):
+                kept = fused.setdefault(passage.chunk_id, passage)
+                kept.score += weight / (self.settings.rrf_k + rank + 1)
+                kept.dense_score = max(kept.dense_score, passage.dense_score)
+                kept.bm25_score = max(kept.bm25_score, passage.bm25_score)
+        ranked = sorted(fused.values(), key=lambda p: p.score, reverse=True)
+        return self._collapse_duplicates(ranked)[:k]
+
+    def _dense(self, query: str, filters: Filters | None) -> list[Passage]:
+        vector = self.corpus.embeddings.embed_query(query)
+        results = self.corpus.vector_store.similarity_search_by_vector_with_relevance_scores(
+            vector, k=self.settings.fetch_k, filter=filters.chroma_where() if filters else None
+        )
+        passages = []
+        for chunk, distance in results:
+            passage = Passage.from_chunk(chunk)
+            passage.dense_score = 1.0 - float(distance)  # cosine space: distance = 1 - cos
+            passages.append(passage)
+        return passages
+
+    def _lexical(self, query: str, filters: Filters | None) -> list[Passage]:
+        with self._lock:
+            chunks, bm25 = self._chunks, self._bm25
+        query_terms = terms(query)
+        if bm25 is None or not query_terms:
+            return []
+        scores = bm25.get_scores(query_terms)
+        order = sorted(range(len(chunks)), key=lambda i: scores[i], reverse=True)
+        passages = []
+        for i in order:
+            if scores[i] <= 0 or len(passages) >= self.settings.fetch_k:
+                break
+            if filters and not filters.matches(chunks[i].metadata):
+                continue
+            passage = Passage.from_chunk(chunks[i])
+            passage.bm25_score = float(scores[i])
+            passages.append(passage)
+        return passages
+
+    def _collapse_duplicates(self, ranked: list[Passage]) -> list[Passage]:
+        kept: list[tuple[Passage, set]] = []
+        for passage in ranked:
+            passage_shingles = shingles(passage.text)
+            for other, other_shingles in kept:
+                if jaccard(passage_shingles, other_shingles) >= self.settings.duplicate_threshold:
+                    other.duplicates.append(passage.chunk_id)
+                    break
+            else:
+                kept.append((passage, passage_shingles))
+        return [passage for passage, _ in kept]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        """LangChain's retriever interface: passages as Documents with their scores."""
+        return [
+            Document(
+                id=p.chunk_id,
+                page_content=p.text,
+                metadata={"title": p.title, "source": p.source, "score": p.score, "start": p.start},
+            )
+            for p in self.retrieve(query)
+        ]

@@ -1,0 +1,138 @@
+"""`Assistant`: the one object every surface (CLI, chat, API, widget, evaluation) talks to."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.chain import Condenser, Message, build_chain, condense_by_rules
+from assistant.citations import Answer
+from assistant.config import Settings
+from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
+from assistant.retrieval import Filters, HybridRetriever
+
+
+class InvalidQuestion(ValueError):
+    """A question that cannot be answered as given; the message says what to change."""
+
+
+class Assistant:
+    """Holds the index, the retriever and the chain; loads models on first use.
+
+    Construction is cheap. `warm_up()` (or the first question) opens the index, builds the
+    BM25 index and loads the embedding model, once per process.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._corpus: CorpusIndex | None = None
+        self._retriever: HybridRetriever | None = None
+        self._chain = None
+        self._lock = threading.Lock()
+
+    # --- set-up -----------------------------------------------------------------------
+
+    @property
+    def corpus(self) -> CorpusIndex:
+        if self._corpus is None:
+            with self._lock:
+                if self._corpus is None:
+                    self._corpus = CorpusIndex(self.settings)
+        return self._corpus
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        if self._retriever is None:
+            retriever = HybridRetriever(corpus=self.corpus, settings=self.settings)
+            retriever.refresh()
+            self._retriever = retriever
+        return self._retriever
+
+    def warm_up(self) -> None:
+        """Load everything a question needs, so the first user does not wait for it."""
+        self.retriever.refresh()
+        self.corpus.embeddings.embed_query("warm up")
+        self._get_chain()
+
+    def _get_chain(self):
+        if self._chain is None:
+            self._chain = build_chain(self.make_condenser(), self.retriever, self.make_answerer())
+        return self._chain
+
+    def make_condenser(self) -> Condenser:
+        """The follow-up condenser for these settings."""
+        return condense_by_rules
+
+    def make_answerer(self) -> ExtractiveAnswerer:
+        """The answerer for these settings."""
+        retriever = self.retriever
+        return ExtractiveAnswerer(
+            embeddings=self.corpus.embeddings,
+            idf=retriever.idf,
+            refusal_threshold=self.settings.refusal_threshold,
+            max_sentences=self.settings.answer_max_sentences,
+        )
+
+    # --- questions --------------------------------------------------------------------
+
+    def validate_question(self, question: str) -> str:
+        """The question stripped, or `InvalidQuestion` saying what is wrong."""
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQuestion("The question is empty: type a question about the documents.")
+        question = question.strip()
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise InvalidQuestion(
+                f"The question is {len(question):,} characters long; the limit is {limit:,} "
+                "(ASSISTANT_MAX_QUESTION_CHARS). It was refused, not truncated: shorten it to "
+                "the question itself."
+            )
+        return question
+
+    def ask(
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer one question in the context of `history`."""
+        question = self.validate_question(question)
+        started = time.perf_counter()
+        answer: Answer = self._get_chain().invoke(
+            {"question": question, "history": _clean_history(history), "filters": filters}
+        )
+        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        return answer
+
+    # --- the corpus -------------------------------------------------------------------
+
+    def ingest(
+        self, paths: list[Path], prune: bool = False, progress: ProgressCallback | None = None
+    ) -> IngestReport:
+        """Index `paths` and make the new text retrievable at once."""
+        report = self.corpus.ingest(paths, prune=prune, progress=progress)
+        if self._retriever is not None:
+            self._retriever.refresh()
+        return report
+
+    def sources(self) -> list[SourceInfo]:
+        return self.corpus.sources()
+
+    def delete(self, source: str) -> list[str]:
+        deleted = self.corpus.delete(source)
+        if self._retriever is not None:
+            self._retriever.refresh()
+        return deleted
+
+
+def _clean_history(history: list[Message] | None) -> list[Message]:
+    """Keep well-formed user/assistant turns; anything else is ignored, not fatal."""
+    cleaned: list[Message] = []
+    for message in history or []:
+        role = message.get("role") if isinstance(message, dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        if role in ("user", "assistant") and isinstance(content, str):
+            cleaned.append({"role": role, "content": content})
+    return cleaned

@@ -1,0 +1,54 @@
+"""Small text utilities shared by retrieval, answering and evaluation."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Numbers keep their decimals ("6.1"); everything else splits at punctuation, so that
+# "office.kualalumpur@trade.gov" yields its parts.
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    # Contraction remnants ("can't" -> "can", "t") and "U.S." pieces carry no topic.
+    extra = {"does", "did", "doing", "s", "us", "u", "t", "isn", "don", "doesn", "didn", "can",
+             "ll", "re", "ve", "d", "m", "won"}
+    return frozenset(ENGLISH_STOP_WORDS) | extra
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words and numbers ("6.1" stays whole)."""
+    return [match.group(0).lower() for match in _WORD.finditer(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words: the vocabulary of BM25 and of lexical overlap."""
+    stop_words = _stop_words()
+    kept = [word for word in words(text) if word not in stop_words]
+    return _stemmer().stemWords(kept)
+
+
+def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
+    """Word n-grams, for spotting near-duplicate passages."""
+    tokens = words(text)
+    if len(tokens) < size:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + size]) for i in range(len(tokens) - size + 1)}
+
+
+def jaccard(a: set, b: set) -> float:
+    """Overlap of two sets, 0 when both are empty."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
