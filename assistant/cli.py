@@ -301,6 +301,87 @@ def chat() -> None:
             ]
 
 
+# --- server and keys ----------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback keeps the API local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 7860,
+) -> None:
+    """Start the chat, the JSON and OpenAI-compatible APIs and the widget in one server."""
+    import uvicorn
+
+    from assistant.api import create_app
+
+    with open_assistant("serve") as assistant:
+        assistant.warm_up()
+        application = create_app(assistant, host=host)
+        stats = assistant.stats()
+        console.print(
+            f"[bold]Market Intelligence Assistant[/] — {stats['documents']} documents, "
+            f"{stats['chunks']} chunks, {stats['answerer']} answerer."
+        )
+        console.print(f"Chat:        http://{host}:{port}/", soft_wrap=True)
+        console.print(f"API docs:    http://{host}:{port}/api/docs", soft_wrap=True)
+        console.print(f"Widget demo: http://{host}:{port}/widget-demo", soft_wrap=True)
+        console.print(application.state.policy.describe(), soft_wrap=True)
+        if not stats["documents"]:
+            errors.print("[yellow]No documents are indexed: run `assistant ingest corpus/`.[/]")
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys for the HTTP API and the widget.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="The site or service this key is for.")],
+    origin: Annotated[
+        list[str] | None, typer.Option(help="Allowed web origin (repeat for several).")
+    ] = None,
+    server: Annotated[bool, typer.Option(help="A secret key for back ends (no browser use).")] = False,
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Requests per minute (default: ASSISTANT_RATE_LIMIT_PER_MINUTE).")
+    ] = None,
+) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    from assistant.keys import KeyConfigError, create_key
+
+    try:
+        key = create_key(state.settings, name, origin or [], allow_server=server, rate_limit=rate_limit)
+    except (KeyConfigError, DataDirError) as error:
+        raise fail(str(error)) from None
+    console.print(f"Key for '{escape(name)}' (shown once; store it now):")
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Active keys (names, prefixes and origins; never the keys)."""
+    from assistant.keys import list_keys
+
+    listed = list_keys(state.settings)
+    if not listed:
+        console.print("No keys. On loopback the API is open; elsewhere it needs keys.")
+    for key in listed:
+        kind = "server" if key.allow_server else "widget"
+        origins = ", ".join(key.origins) or "-"
+        limit = key.rate_limit or state.settings.rate_limit_per_minute
+        console.print(f"{escape(key.name)}  {key.prefix}…  {kind}  origins: {escape(origins)}  {limit}/min")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke a key at once (running servers notice within seconds)."""
+    from assistant.keys import revoke_key
+
+    if not revoke_key(state.settings, name):
+        raise fail(f"No active key named '{name}'; `assistant keys list` shows them.")
+    console.print(f"Revoked '{escape(name)}'.")
+
+
 # --- evaluation -------------------------------------------------------------------------
 
 

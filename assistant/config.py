@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         2000, ge=10, description="Longer questions are refused with a message saying so."
     )
 
+    # Server
+    rate_limit_per_minute: int = Field(
+        60, ge=1, description="Requests per minute per API key (or per client in open mode)."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
+    max_history_messages: int = Field(40, ge=0, description="Conversation turns kept per request.")
+
     @property
     def chroma_dir(self) -> Path:
         """Directory of the embedded Chroma store."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,11 +69,15 @@ def ensure_data_dir(settings: Settings) -> Path:
             f"Cannot create data directory {data_dir}: {error.strerror}. "
             "Choose another with --data-dir or ASSISTANT_DATA_DIR."
         ) from error
-    if not os.access(data_dir, os.W_OK | os.X_OK):
+    # A real write, not os.access: root passes access checks on read-only mounts.
+    try:
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as error:
         raise DataDirError(
-            f"Data directory {data_dir} is read-only. "
+            f"Data directory {data_dir} is read-only ({error.strerror}). "
             "Choose a writable one with --data-dir or ASSISTANT_DATA_DIR."
-        )
+        ) from error
     return data_dir
 
 

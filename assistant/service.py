@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chain import Condenser, Message, build_chain, condense_by_rules
@@ -12,6 +16,14 @@ from assistant.citations import Answer
 from assistant.config import Settings
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
+
+
+@dataclass
+class StreamEvent:
+    """One step of a streamed answer: `token` (text) events, then one `answer` (the Answer)."""
+
+    kind: str
+    data: Any
 
 
 class InvalidQuestion(ValueError):
@@ -105,6 +117,34 @@ class Assistant:
         )
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         return answer
+
+    def stream(
+        self,
+        question: str,
+        history: list[Message] | None = None,
+        filters: Filters | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Answer as a stream of text pieces, then the complete `Answer`.
+
+        The extractive answer exists whole once its sentences are chosen; it is sent word
+        by word so every surface renders all answerers the same way.
+        """
+        answer = self.ask(question, history, filters)
+        for piece in re.findall(r"\S+\s*|\s+", answer.answer):
+            yield StreamEvent("token", piece)
+        yield StreamEvent("answer", answer)
+
+    def stats(self) -> dict[str, Any]:
+        """What is loaded: for /healthz and the chat's header."""
+        sources = self.sources()
+        dated = [s.date for s in sources if s.date[:4].isdigit()]
+        return {
+            "documents": len(sources),
+            "chunks": sum(s.chunks for s in sources),
+            "newest_document_date": max(dated) if dated else None,
+            "embedding_model": self.settings.embedding_model,
+            "answerer": self.settings.answerer,
+        }
 
     # --- the corpus -------------------------------------------------------------------
 

@@ -1,0 +1,178 @@
+"""`/v1`: the OpenAI chat-completions protocol over the same `Assistant`.
+
+The last user message is the question, earlier user/assistant messages are the history,
+system messages are ignored (the assistant answers only from its documents). Citations
+travel as OpenAI `url_citation` annotations (for sources with a URL) and in full in an
+extra `citations` field.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.citations import Answer
+from assistant.security import ApiError, Caller
+from assistant.service import Assistant, InvalidQuestion
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """The fields this server reads; other OpenAI parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+def model_id(assistant: Assistant) -> str:
+    return f"market-intelligence-{assistant.settings.answerer}"
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    """Message content as text: a string, or the text parts of a content list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def split_messages(messages: list[OpenAIMessage]) -> tuple[str, list[dict[str, str]]]:
+    """(question, history) from OpenAI messages."""
+    turns = [(m.role, _text(m.content)) for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user":
+        raise ApiError(422, "The last message must be a user message with the question.", "invalid_request")
+    history = [{"role": role, "content": content} for role, content in turns[:-1]]
+    return turns[-1][1], history
+
+
+def annotations(answer: Answer) -> list[dict[str, Any]]:
+    """`url_citation` annotations: each spans the answer sentence that carries `[n]`."""
+    by_number = {c.n: c for c in answer.citations}
+    found: list[dict[str, Any]] = []
+    cursor = 0
+    for sentence in answer.sentences:
+        start = answer.answer.find(sentence.text, cursor)
+        if start < 0:
+            continue
+        end = start + len(sentence.text)
+        cursor = end
+        for n in sentence.citations:
+            citation = by_number.get(n)
+            if citation and citation.source.startswith(("http://", "https://")):
+                found.append(
+                    {
+                        "type": "url_citation",
+                        "url_citation": {
+                            "url": citation.source,
+                            "title": citation.title,
+                            "start_index": start,
+                            "end_index": end,
+                        },
+                    }
+                )
+    return found
+
+
+def completion(answer: Answer, model: str) -> dict[str, Any]:
+    """A `chat.completion` object for a finished answer."""
+    data = answer.to_dict()
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer, "annotations": annotations(answer)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "citations": data["citations"],
+        "refused": answer.refused,
+    }
+
+
+def _chunk(completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def stream_completion(assistant: Assistant, question: str, history: list, model: str) -> Iterator[str]:
+    """`chat.completion.chunk` events, then `data: [DONE]`."""
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
+    try:
+        for event in assistant.stream(question, history):
+            if event.kind == "token":
+                yield _chunk(completion_id, model, {"content": event.data})
+            else:
+                answer: Answer = event.data
+                yield _chunk(
+                    completion_id,
+                    model,
+                    {"annotations": annotations(answer)},
+                    "stop",
+                    citations=answer.to_dict()["citations"],
+                    refused=answer.refused,
+                )
+    except Exception:  # in-band error, as OpenAI-compatible servers do; never a trace
+        error = {"error": {"message": "The answer failed on the server; please retry.", "type": "internal"}}
+        yield f"data: {json.dumps(error)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def make_router(assistant: Assistant, caller: Callable[[Request], Caller]) -> APIRouter:
+    router = APIRouter(tags=["openai"])
+
+    @router.get("/models")
+    def models(who: Caller = Depends(caller)) -> dict[str, Any]:
+        """The one model this server offers."""
+        return {
+            "object": "list",
+            "data": [{"id": model_id(assistant), "object": "model", "created": 0, "owned_by": "assistant"}],
+        }
+
+    @router.post("/chat/completions")
+    def chat_completions(body: ChatCompletionRequest, who: Caller = Depends(caller)) -> Any:
+        """OpenAI chat completions, streaming or not; any `model` name is accepted."""
+        question, history = split_messages(body.messages)
+        model = body.model or model_id(assistant)
+        try:
+            assistant.validate_question(question)
+        except InvalidQuestion as error:
+            raise ApiError(422, str(error), "invalid_question") from None
+        if body.stream:
+            return StreamingResponse(
+                stream_completion(assistant, question, history, model),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return completion(assistant.ask(question, history=history), model)
+
+    return router

@@ -1,0 +1,213 @@
+"""Who may call `/api` and `/v1`, from where, how often and with how much.
+
+Secure by default:
+- bound to loopback with no keys configured, the API is open (so `make run` stays two
+  commands) and only loopback pages may call it from a browser;
+- otherwise every request needs a key; widget keys only work from their allowed origins,
+  server keys only without an `Origin` (not from browser pages);
+- per-client rate limits answer 429 with `Retry-After`; bodies over the limit get 413.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from fastapi import HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.config import Settings
+from assistant.keys import ApiKey, allowed_origins, find_key, list_keys, normalise_origin
+from assistant.ratelimit import RateLimiter
+
+PROTECTED_PREFIXES = ("/api/", "/v1/")
+CORS_HEADERS = "Content-Type, Authorization, X-API-Key"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a bind address only accepts local connections."""
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_loopback_origin(origin: str) -> bool:
+    hostname = urlparse(origin).hostname or ""
+    return is_loopback_host(hostname)
+
+
+class ApiError(HTTPException):
+    """An HTTP error with a message meant for the caller (rendered as {"error": ...})."""
+
+    def __init__(self, status: int, message: str, kind: str, headers: dict[str, str] | None = None):
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.kind = kind
+
+
+@dataclass
+class Caller:
+    """Who is asking: the key (None in open mode) and the client id used for limits."""
+
+    key: ApiKey | None
+    client_id: str
+
+
+class AccessPolicy:
+    """Decides, per request, whether it may go on; the key list is re-read every few
+    seconds so that `assistant keys create` takes effect on a running server."""
+
+    def __init__(self, settings: Settings, host: str, refresh_seconds: float = 2.0) -> None:
+        self.settings = settings
+        self.loopback = is_loopback_host(host)
+        self.refresh_seconds = refresh_seconds
+        self.limiter = RateLimiter()
+        self._keys_checked = 0.0
+        self._has_keys = False
+        self._origins: set[str] = set()
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._keys_checked > self.refresh_seconds:
+            self._has_keys = bool(list_keys(self.settings))
+            self._origins = allowed_origins(self.settings)
+            self._keys_checked = time.monotonic()
+
+    @property
+    def open_mode(self) -> bool:
+        """No key needed: loopback bind and no keys configured."""
+        self._refresh()
+        return self.loopback and not self._has_keys
+
+    def describe(self) -> str:
+        if self.open_mode:
+            return (
+                "API open without keys: bound to loopback and no keys configured "
+                "(create one with `assistant keys create`)."
+            )
+        return "API keys required for /api and /v1."
+
+    def cors_allows(self, origin: str) -> bool:
+        """Whether a browser page on `origin` may read responses (answers CORS preflights)."""
+        self._refresh()
+        try:
+            origin = normalise_origin(origin)
+        except ValueError:
+            return False
+        if self.open_mode:
+            return is_loopback_origin(origin)
+        return origin in self._origins
+
+    def authorize(self, request: Request) -> Caller:
+        """The caller, or an `ApiError` (401, 403, 429) saying what is wrong."""
+        origin = request.headers.get("origin")
+        if self.open_mode:
+            if origin and not is_loopback_origin(origin) and not _same_origin(request, origin):
+                raise ApiError(403, f"Origin {origin} may not use this server.", "origin_not_allowed")
+            caller = Caller(None, f"ip:{request.client.host if request.client else 'unknown'}")
+            self._limit(caller, self.settings.rate_limit_per_minute)
+            return caller
+        token = _token(request)
+        if not token:
+            raise ApiError(
+                401,
+                "An API key is required: send it as `Authorization: Bearer KEY` or `X-API-Key`. "
+                "Create one with `assistant keys create`.",
+                "missing_key",
+            )
+        key = find_key(self.settings, token)
+        if key is None:
+            raise ApiError(401, "Unknown or revoked API key.", "invalid_key")
+        if not key.allows_origin(origin):
+            if origin is None:
+                message = "This is a widget key: it only works from its allowed web pages."
+            else:
+                message = f"Origin {origin} is not allowed for this key."
+            raise ApiError(403, message, "origin_not_allowed")
+        caller = Caller(key, f"key:{key.name}")
+        self._limit(caller, key.rate_limit or self.settings.rate_limit_per_minute)
+        return caller
+
+    def _limit(self, caller: Caller, limit: int) -> None:
+        wait = self.limiter.check(caller.client_id, limit)
+        if wait:
+            raise ApiError(
+                429,
+                f"Rate limit of {limit} requests per minute reached; retry in "
+                f"{RateLimiter.retry_after_header(wait)} s.",
+                "rate_limited",
+                headers={"Retry-After": RateLimiter.retry_after_header(wait)},
+            )
+
+
+def _token(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def _same_origin(request: Request, origin: str) -> bool:
+    host = request.headers.get("host", "")
+    return urlparse(origin).netloc == host
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_bytes`, whether or not they declare Content-Length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_too_large(send, self.max_bytes)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        response_started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if too_large and not response_started:
+                response_started = True
+                await _send_too_large(send, self.max_bytes)
+                return
+            if not too_large:
+                response_started = response_started or message["type"] == "http.response.start"
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+async def _send_too_large(send: Send, max_bytes: int) -> None:
+    body = (
+        '{"error": {"message": "Request body is larger than %d bytes.", "type": "body_too_large"}}'
+        % max_bytes
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

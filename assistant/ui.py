@@ -1,0 +1,243 @@
+"""The Gradio chat, mounted at `/` of the FastAPI app.
+
+Handlers (`respond`, `format_answer`, `format_sources`, `record_feedback`) are plain
+functions outside the Blocks builder so they can be tested directly. Everything that
+comes from documents or users is escaped before rendering: it shows as text, never as
+HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from assistant.service import Assistant, InvalidQuestion
+from assistant.store import Feedback, add_feedback, set_feedback_comment
+
+EXAMPLES = [
+    "Can my company export rare earth concentrate from Malaysia?",
+    "Who do I contact about rare earth opportunities in Malaysia?",
+    "What tariff does the U.S. apply to imports from Malaysia under the new agreement?",
+    "What financing can EXIM offer for critical minerals projects?",
+    "Where are Malaysia's rare earth reserves and what are they worth?",
+    "What does the U.S.–Malaysia critical minerals MOU cover?",
+]
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+CSS = """
+.gradio-container { max-width: 920px !important; margin: auto; }
+.mia-header h1 { margin-bottom: 0.2em; }
+.mia-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+.mia-sources summary { cursor: pointer; font-weight: 600; }
+.mia-source { margin: 0.6em 0; padding: 0.5em 0.7em; border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary); border-radius: 4px; }
+.mia-source blockquote { margin: 0.4em 0 0; font-size: 0.92em; white-space: pre-wrap; }
+.mia-source mark { background: #fff2a8; color: inherit; padding: 0 1px; }
+.mia-meta { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.mia-refusal { border: 1px dashed #b7791f; background: #fffaf0; border-radius: 6px; padding: 0.4em 0.8em; color: #5f4b1e; }
+.mia-refusal-label { display: inline-block; font-weight: 700; font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.04em; color: #975a16; }
+.mia-refusal p { margin: 0.3em 0; }
+footer { display: none !important; }
+"""
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown literally inside Markdown: no HTML, no Markdown syntax."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def highlighted_quote(citation: dict[str, Any]) -> str:
+    """The quoted passage as HTML with the sentences the answer used in <mark>."""
+    quote, start = citation["quote"], citation["start"]
+    spans = sorted((s - start, e - start) for s, e in citation.get("highlights", []))
+    parts, cursor = [], 0
+    for span_start, span_end in spans:
+        if span_start < cursor or span_end > len(quote):
+            continue
+        parts.append(html.escape(quote[cursor:span_start]))
+        parts.append(f"<mark>{html.escape(quote[span_start:span_end])}</mark>")
+        cursor = span_end
+    parts.append(html.escape(quote[cursor:]))
+    return "".join(parts)
+
+
+def _link(citation: dict[str, Any]) -> str:
+    title = html.escape(citation["title"])
+    source = citation["source"]
+    if source.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(source, quote=True)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+    return title
+
+
+def format_sources(answer: dict[str, Any]) -> str:
+    """A collapsible "Sources" block: title (linked), publisher, date, the quoted passage."""
+    citations = answer.get("citations") or []
+    if not citations:
+        return ""
+    items = []
+    for citation in citations:
+        page = f" · page {citation['page']}" if citation.get("page") else ""
+        items.append(
+            f'<div class="mia-source"><strong>[{citation["n"]}]</strong> {_link(citation)}'
+            f'<div class="mia-meta">{html.escape(citation["publisher"])} · '
+            f"{html.escape(citation['date'])}{page}</div>"
+            f"<blockquote>{highlighted_quote(citation)}</blockquote></div>"
+        )
+    return (
+        f'<details class="mia-sources"><summary>Sources ({len(citations)})</summary>'
+        + "".join(items)
+        + "</details>"
+    )
+
+
+def format_answer(answer: dict[str, Any]) -> str:
+    """The chat message for an answer: refusals look different from answers."""
+    if answer.get("refused"):
+        topics = answer.get("closest_topics") or []
+        listed = "".join(f"<li>{html.escape(topic)}</li>" for topic in topics)
+        closest = f"<p>Closest topics they do cover:</p><ul>{listed}</ul>" if topics else ""
+        return (
+            '<div class="mia-refusal"><span class="mia-refusal-label">Not in the documents</span>'
+            f"<p>The documents do not answer this question.</p>{closest}</div>"
+        )
+    return escape_markdown(answer["answer"]) + "\n\n" + format_sources(answer)
+
+
+def conversation(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The history the assistant needs: earlier questions and answer texts."""
+    history: list[dict[str, str]] = []
+    for turn in turns:
+        history.append({"role": "user", "content": turn["question"]})
+        history.append({"role": "assistant", "content": turn["answer"]["answer"]})
+    return history
+
+
+def respond(
+    assistant: Assistant,
+    message: str,
+    chat: list[dict[str, Any]],
+    turns: list[dict[str, Any]],
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], str]]:
+    """Stream one answer into the chat: yields (chat, turns, textbox value)."""
+    chat = [*chat, {"role": "user", "content": escape_markdown(message)}]
+    try:
+        assistant.validate_question(message)
+    except InvalidQuestion as error:
+        yield [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}], turns, ""
+        return
+    partial = ""
+    for event in assistant.stream(message, conversation(turns)):
+        if event.kind == "token":
+            partial += event.data
+            yield [*chat, {"role": "assistant", "content": escape_markdown(partial)}], turns, ""
+        else:
+            answer = event.data.to_dict()
+            turns = [*turns, {"question": message, "answer": answer}]
+            yield [*chat, {"role": "assistant", "content": format_answer(answer)}], turns, ""
+
+
+def record_feedback(
+    assistant: Assistant,
+    turns: list[dict[str, Any]],
+    message_index: int,
+    liked: bool,
+) -> int | None:
+    """Store a thumb on the answer at chat message `message_index`; returns its id."""
+    turn_index = message_index // 2
+    if not 0 <= turn_index < len(turns):
+        return None
+    turn = turns[turn_index]
+    answer = turn["answer"]
+    return add_feedback(
+        assistant.settings,
+        Feedback(
+            rating="up" if liked else "down",
+            question=turn["question"],
+            answer=answer["answer"],
+            history=conversation(turns[:turn_index]),
+            citations=answer["citations"],
+            refused=answer["refused"],
+            surface="chat",
+        ),
+    )
+
+
+def header_html(stats: dict[str, Any]) -> str:
+    newest = stats.get("newest_document_date") or "unknown"
+    return (
+        '<div class="mia-header"><h1>Market Intelligence Assistant</h1>'
+        f"<p>Answers from {stats['documents']} public documents on Malaysia's critical minerals, "
+        f"rare earths and U.S.–Malaysia trade (newest dated {html.escape(newest)}). "
+        "Every sentence is quoted from a source you can check.</p></div>"
+    )
+
+
+def build_ui(assistant: Assistant) -> gr.Blocks:
+    """The chat page."""
+    with gr.Blocks(title="Market Intelligence Assistant", fill_height=True) as blocks:
+        gr.HTML(header_html(assistant.stats()))
+        turns = gr.State([])
+        feedback_id = gr.State(None)
+        chatbot = gr.Chatbot(
+            label="Conversation",
+            show_label=False,
+            height="60vh",
+            buttons=["copy"],
+            feedback_options=("Like", "Dislike"),
+            placeholder="Ask about export rules, tariffs, financing programmes or who to contact.",
+            examples=[{"text": example} for example in EXAMPLES],
+            elem_id="chat",
+        )
+        with gr.Row():
+            textbox = gr.Textbox(
+                placeholder="Ask a question about the documents…",
+                show_label=False,
+                scale=8,
+                autofocus=True,
+                submit_btn=True,
+                elem_id="question",
+            )
+            new_chat = gr.Button("New chat", scale=1, variant="secondary", elem_id="new-chat")
+        with gr.Row(visible=False, elem_id="feedback-comment") as comment_row:
+            comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
+            send_comment = gr.Button("Send comment", scale=1)
+
+        def on_submit(message, chat, state):
+            yield from respond(assistant, message, chat, state)
+
+        def on_example(selection: gr.SelectData, chat, state):
+            yield from respond(assistant, selection.value["text"], chat, state)
+
+        def on_like(data: gr.LikeData, state):
+            if data.liked is None:  # the thumb was taken back
+                return None, gr.update(visible=False)
+            stored = record_feedback(assistant, state, data.index, bool(data.liked))
+            return stored, gr.update(visible=stored is not None)
+
+        def on_comment(text, stored):
+            if stored is not None and text.strip():
+                set_feedback_comment(assistant.settings, stored, text.strip())
+            return "", gr.update(visible=False)
+
+        textbox.submit(on_submit, [textbox, chatbot, turns], [chatbot, turns, textbox])
+        chatbot.example_select(on_example, [chatbot, turns], [chatbot, turns, textbox])
+        chatbot.like(on_like, [turns], [feedback_id, comment_row])
+        send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
+        new_chat.click(lambda: ([], [], None, gr.update(visible=False)), None, [chatbot, turns, feedback_id, comment_row])
+    return blocks
+
+
+def mount_ui(app: FastAPI, assistant: Assistant) -> FastAPI:
+    """Mount the chat at `/` with a system-font theme (no web fonts fetched) and no footer."""
+    theme = gr.themes.Soft(
+        font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    )
+    return gr.mount_gradio_app(
+        app, build_ui(assistant), path="/", footer_links=[], theme=theme, css=CSS
+    )

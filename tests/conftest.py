@@ -1,0 +1,76 @@
+"""Shared fixtures: no network, state in tmp_path, one real index of corpus/ per session."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.service import Assistant
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+os.environ.update(
+    {
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+)
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address) -> None:  # type: ignore[no-untyped-def]
+    """Tests never touch the network: only loopback and Unix sockets may connect."""
+    if isinstance(address, tuple):
+        host = address[0]
+        try:
+            allowed = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            allowed = host in ("localhost",)
+        if not allowed:
+            raise RuntimeError(f"Test tried to reach the network: {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data directory unless it builds its own Settings."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("ASSISTANT_DATA_DIR", str(data_dir))
+    return data_dir
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a fresh data directory in tmp_path."""
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("corpus-index"))
+
+
+@pytest.fixture(scope="session")
+def corpus_assistant(corpus_settings: Settings) -> Assistant:
+    """A warmed `Assistant` over the real corpus/, shared by read-only tests."""
+    assistant = Assistant(corpus_settings)
+    report = assistant.ingest([CORPUS])
+    assert not report.errors, report.errors
+    assistant.warm_up()
+    return assistant
