@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 # Numbers keep their decimals ("6.1"); everything else splits at punctuation, so that
@@ -20,11 +21,19 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | extra
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import snowballstemmer
+_local = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball stem of one word. Stemmer objects keep state while they work, so each
+    thread gets its own; the cache makes repeated words free."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(word)
 
 
 def words(text: str) -> list[str]:
@@ -35,8 +44,7 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """Stemmed content words: the vocabulary of BM25 and of lexical overlap."""
     stop_words = _stop_words()
-    kept = [word for word in words(text) if word not in stop_words]
-    return _stemmer().stemWords(kept)
+    return [stem(word) for word in words(text) if word not in stop_words]
 
 
 def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:

@@ -181,7 +181,10 @@
     ],
     close: ["M6 6l12 12M18 6L6 18"],
     send: ["M4.5 12h13", "M12.5 6.5 18 12l-5.5 5.5"],
-    plus: ["M12 5v14M5 12h14"],
+    newChat: [
+      "M12 20h-5.5A2.5 2.5 0 0 1 4 17.5v-11A2.5 2.5 0 0 1 6.5 4H12",
+      "M16.9 3.6a1.9 1.9 0 0 1 2.7 2.7l-7.1 7.1-3.5.8.8-3.5 7.1-7.1Z",
+    ],
   };
 
   function isHttpUrl(value) {
@@ -329,18 +332,17 @@
 
     var newBtn = el("button", {
       type: "button",
-      className: "miw-new",
-      "aria-label": "Start a new chat",
-      title: "Start a new chat",
+      className: "miw-icon-btn miw-new",
+      "aria-label": "New chat",
+      title: "New chat",
     });
-    newBtn.appendChild(icon(ICONS.plus, 16));
-    newBtn.appendChild(el("span", { text: "New chat" }));
+    newBtn.appendChild(icon(ICONS.newChat, 20));
 
     var header = el("div", { className: "miw-header" }, [
       el("div", { className: "miw-avatar", "aria-hidden": "true" }, [icon(ICONS.chat, 20)]),
       el("div", { className: "miw-heading" }, [
         el("h2", { className: "miw-title", id: titleId, text: config.title }),
-        el("p", { className: "miw-subtitle", text: "Answers cite the source documents" }),
+        el("p", { className: "miw-subtitle", text: "Answers only from cited documents" }),
       ]),
       newBtn,
       closeBtn,
@@ -376,7 +378,7 @@
     var form = el("form", { className: "miw-composer", novalidate: true }, [input, sendBtn]);
     var hint = el("p", {
       className: "miw-footnote",
-      text: "Enter to send \u00b7 Shift+Enter for a new line \u00b7 Answers come only from the documents",
+      text: "Enter to send \u00b7 Shift+Enter for a new line",
     });
 
     var panel = el(
@@ -482,7 +484,6 @@
   }
 
   function createAssistantView() {
-    var label = el("p", { className: "miw-refusal-label", hidden: true, text: "Not in the documents" });
     var textNode = document.createTextNode("");
     var text = el("p", { className: "miw-text" });
     text.appendChild(textNode);
@@ -491,13 +492,13 @@
       el("span"),
       el("span"),
     ]);
-    var bubble = el("div", { className: "miw-bubble" }, [label, typing, text]);
+    var bubble = el("div", { className: "miw-bubble" }, [typing, text]);
     var node = el(
       "div",
       { className: "miw-msg miw-msg-assistant", "data-role": "assistant", "data-state": "streaming" },
       [bubble]
     );
-    return { node: node, bubble: bubble, label: label, text: text, textNode: textNode, typing: typing };
+    return { node: node, bubble: bubble, text: text, textNode: textNode, typing: typing };
   }
 
   function appendToken(view, chunk) {
@@ -522,7 +523,10 @@
     if (m.refused) {
       node.classList.add("miw-refused");
       node.setAttribute("data-refused", "true");
-      view.label.hidden = false;
+      view.bubble.insertBefore(
+        el("p", { className: "miw-refusal-label", text: "Not in the documents" }),
+        view.bubble.firstChild
+      );
       if (!view.textNode.data) {
         view.textNode.data = "I could not find this in the documents.";
       }
@@ -578,7 +582,8 @@
       }
       var meta = [];
       if (str(c.publisher).trim()) meta.push(str(c.publisher).trim());
-      if (str(c.date).trim()) meta.push(str(c.date).trim());
+      var date = str(c.date).trim();
+      if (date && !/^(unknown|n\/?a|none|null|undated|n\.d\.)$/i.test(date)) meta.push(date);
       if (c.page != null && c.page !== "") meta.push("p. " + str(c.page));
       var children = [
         el("div", { className: "miw-source-head" }, [
@@ -688,6 +693,14 @@
   function scrollToBottom(force) {
     var log = ui.log;
     if (force || nearBottom()) log.scrollTop = log.scrollHeight;
+  }
+
+  /** Scroll to the end, but never past the start of a long answer. */
+  function revealAnswer(node) {
+    var log = ui.log;
+    var bottom = log.scrollHeight - log.clientHeight;
+    var answerTop = node.offsetTop - 12; // the log is the offsetParent (position: relative)
+    log.scrollTop = Math.max(0, Math.min(bottom, answerTop));
   }
 
   // ---------------------------------------------------------------------------------
@@ -886,8 +899,9 @@
       }
       messages.push(result);
       saveMessages();
+      var follow = nearBottom();
       finishView(view, result);
-      scrollToBottom(false);
+      if (follow) revealAnswer(view.node);
       setBusy(false);
     }
 

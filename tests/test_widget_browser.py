@@ -1,0 +1,368 @@
+"""The embeddable chat widget in a real Chromium, against the real server.
+
+One `assistant serve` subprocess per module (its own data directory, indexed from
+corpus/), then Playwright drives /widget-demo: a customer-style page with hostile CSS that
+embeds the widget with its one script tag. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+ARTIFACTS = ROOT / "test-artifacts"
+HOST = "127.0.0.1"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+ANSWERABLE = "Can I export rare earth concentrate from Malaysia?"
+OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
+# The widget's host element; Playwright's CSS selectors pierce its open shadow root.
+WIDGET = "market-intelligence-widget"
+ASSISTANT_DONE = f"{WIDGET} .miw-msg[data-role=assistant][data-state=done]"
+
+
+def _chromium() -> str | None:
+    candidates = ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _assistant_command() -> list[str]:
+    script = Path(sys.executable).with_name("assistant")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "assistant.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text()[-3000:]
+            raise RuntimeError(f"the server exited ({process.returncode}):\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    tail = log_path.read_text()[-3000:]
+    raise RuntimeError(f"the server was not healthy after {timeout:.0f}s:\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`assistant serve` on a free loopback port over a fresh index of corpus/; its base URL."""
+    if _chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    data_dir = tmp_path_factory.mktemp("widget-data")
+    env = {
+        **os.environ,
+        "ASSISTANT_DATA_DIR": str(data_dir),
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    command = _assistant_command()
+    ingest = subprocess.run(
+        [*command, "--data-dir", str(data_dir), "ingest", str(CORPUS)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+
+    port = _free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir), "serve", "--host", HOST, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://{HOST}:{port}"
+    try:
+        _wait_healthy(url, process, log_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Demo:
+    """One browser context on /widget-demo, recording every request the page makes."""
+
+    def __init__(self, browser: Any, server: str, viewport: dict[str, int]) -> None:
+        self.server = server
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        self.requests: list[str] = []
+        self.asks: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.page.on("request", self._on_request)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("dialog", self._on_dialog)
+
+    def _on_request(self, request: Any) -> None:
+        self.requests.append(request.url)
+        if request.method == "POST" and urlsplit(request.url).path == "/api/ask":
+            body = json.loads(request.post_data or "{}")
+            self.asks.append({"body": body, "headers": request.headers})
+
+    def _on_dialog(self, dialog: Any) -> None:
+        """An alert() would mean server or user text was run as script."""
+        self.errors.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def open_page(self) -> None:
+        self.page.goto(f"{self.server}/widget-demo")
+        self.page.wait_for_function("() => window.MarketIntelligenceWidget?.baseUrl")
+        self.launcher.wait_for(state="visible")
+
+    @property
+    def launcher(self) -> Any:
+        return self.page.locator(f"{WIDGET} .miw-launcher")
+
+    @property
+    def panel(self) -> Any:
+        return self.page.locator(f"{WIDGET} .miw-panel")
+
+    def shadow_eval(self, script: str) -> Any:
+        """Evaluate `script` as a function of the widget's shadow root."""
+        return self.page.evaluate(f"({script})(document.querySelector('{WIDGET}').shadowRoot)")
+
+    def focused(self) -> str:
+        """Class name of the focused element inside the widget ('' if none)."""
+        return self.shadow_eval("root => root.activeElement ? root.activeElement.className : ''")
+
+    def ask(self, question: str) -> Any:
+        """Type `question`, press Enter, wait for the answer to finish; its message locator."""
+        before = self.page.locator(ASSISTANT_DONE).count()
+        textarea = self.page.locator(f"{WIDGET} textarea")
+        textarea.fill(question)
+        textarea.press("Enter")
+        self.page.wait_for_function(
+            f"n => document.querySelector('{WIDGET}').shadowRoot"
+            ".querySelectorAll('.miw-msg[data-role=assistant][data-state=done]').length > n",
+            arg=before,
+            timeout=60_000,
+        )
+        return self.page.locator(ASSISTANT_DONE).nth(before)
+
+    def screenshot(self, name: str) -> None:
+        self.page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"))
+
+    def assert_only_loopback(self) -> None:
+        foreign = [url for url in self.requests if urlsplit(url).hostname != HOST]
+        assert not foreign, f"the page reached other hosts: {foreign}"
+        assert not self.errors, self.errors
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def demo(browser: Any, server: str) -> Iterator[Demo]:
+    demo = Demo(browser, server, {"width": 1280, "height": 800})
+    demo.open_page()
+    yield demo
+    demo.close()
+
+
+def test_answer_streams_with_numbered_sources(demo: Demo) -> None:
+    demo.screenshot("desktop-closed")
+    assert demo.launcher.get_attribute("aria-expanded") == "false"
+    assert demo.launcher.get_attribute("aria-label")
+    demo.launcher.click()
+    assert demo.launcher.get_attribute("aria-expanded") == "true"
+    assert demo.panel.is_visible()
+    assert demo.focused() == "miw-input"
+    log = demo.page.locator(f"{WIDGET} [role=log]")
+    assert log.get_attribute("aria-live") == "polite"
+    assert "Malaysia" in log.inner_text()  # the page's data-greeting
+
+    # Record whether the composer gets disabled while the answer streams.
+    demo.shadow_eval(
+        """root => {
+          window.__composerDisabled = false;
+          const textarea = root.querySelector('textarea');
+          new MutationObserver(() => { if (textarea.disabled) window.__composerDisabled = true; })
+            .observe(textarea, {attributes: true, attributeFilter: ['disabled']});
+        }"""
+    )
+    answer = demo.ask(ANSWERABLE)
+    assert demo.page.evaluate("window.__composerDisabled") is True
+    assert not demo.page.locator(f"{WIDGET} textarea").is_disabled()
+
+    text = answer.locator(".miw-text").inner_text()
+    assert "January 2024" in text
+    assert answer.get_attribute("data-refused") is None
+    sources = answer.locator(".miw-sources li")
+    assert sources.count() >= 1
+    first = sources.first
+    assert first.locator(".miw-source-n").inner_text() == "[1]"
+    links = answer.locator(".miw-sources a[href*='trade.gov']")
+    assert links.count() >= 1
+    link = links.first
+    assert link.get_attribute("href").startswith("https://")
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert link.get_attribute("target") == "_blank"
+    assert answer.locator(".miw-quote").first.inner_text().strip()
+    demo.screenshot("desktop-answer")
+
+    # The request the widget sent: the SSE contract, no key in open loopback mode.
+    assert len(demo.asks) == 1
+    sent = demo.asks[0]
+    assert sent["body"] == {"question": ANSWERABLE, "history": [], "stream": True}
+    assert sent["headers"].get("accept") == "text/event-stream"
+    assert sent["headers"].get("content-type") == "application/json"
+    assert "x-api-key" not in sent["headers"]
+
+    # A follow-up carries the conversation so far.
+    demo.ask("What does the policy aim to build?")
+    history = demo.asks[1]["body"]["history"]
+    assert [turn["role"] for turn in history] == ["user", "assistant"]
+    assert history[0]["content"] == ANSWERABLE
+    assert "January 2024" in history[1]["content"]
+
+    # The conversation survives a reload (sessionStorage); "New chat" clears it.
+    demo.page.reload()
+    demo.page.wait_for_function("() => window.MarketIntelligenceWidget")
+    demo.page.evaluate("MarketIntelligenceWidget.open()")
+    assert demo.page.locator(ASSISTANT_DONE).count() == 2
+    assert "January 2024" in demo.page.locator(ASSISTANT_DONE).first.inner_text()
+    demo.page.locator(f"{WIDGET} button[aria-label='New chat']").click()
+    assert demo.page.locator(f"{WIDGET} .miw-msg[data-role]").count() == 0
+    demo.assert_only_loopback()
+
+
+def test_shadow_dom_isolates_the_page_css(demo: Demo) -> None:
+    demo.launcher.click()
+    # The page's hostile stylesheet is really in force on the page itself...
+    page_font = demo.page.evaluate("getComputedStyle(document.querySelector('h2')).fontFamily")
+    assert "comic sans" in page_font.lower()
+    # ...and none of it reaches the widget.
+    styles = demo.shadow_eval(
+        """root => {
+          const css = (selector) => getComputedStyle(root.querySelector(selector));
+          return {
+            sendFont: css('.miw-send').fontFamily,
+            textareaFont: css('textarea').fontFamily,
+            textareaBackground: css('textarea').backgroundColor,
+            titleColor: css('.miw-title').color,
+            greetingColor: css('.miw-greeting .miw-text').color,
+            sendDisplay: css('.miw-send').display,
+            sendBackground: css('.miw-send').backgroundColor,
+            iconDisplay: css('.miw-send svg').display,
+            logPadding: css('.miw-log').paddingTop,
+            accent: css('.miw').getPropertyValue('--miw-accent').trim(),
+          };
+        }"""
+    )
+    assert "comic" not in styles["sendFont"].lower()
+    assert "comic" not in styles["textareaFont"].lower()
+    assert styles["textareaBackground"] == "rgb(255, 255, 255)"
+    # The page sets `* { color: #b3001b !important }`.
+    assert styles["greetingColor"] != "rgb(179, 0, 27)"
+    assert styles["titleColor"] != "rgb(179, 0, 27)"
+    assert styles["sendDisplay"] == "flex"  # `button { all: unset }` did not apply
+    assert styles["sendBackground"] == "rgb(11, 95, 255)"  # the default accent, not the page's lime
+    assert styles["iconDisplay"] != "none"
+    assert styles["accent"] == "#0b5fff"
+    demo.screenshot("desktop-open")
+    demo.assert_only_loopback()
+
+
+def test_refusal_is_marked_and_escape_closes(demo: Demo) -> None:
+    demo.launcher.click()
+    answer = demo.ask(ANSWERABLE)
+    refusal = demo.ask(OFF_TOPIC)
+    assert refusal.get_attribute("data-refused") == "true"
+    assert "miw-refused" in (refusal.get_attribute("class") or "")
+    label = refusal.locator(".miw-refusal-label").inner_text().strip()
+    assert label.lower() == "not in the documents"
+    assert answer.locator(".miw-refusal-label").count() == 0
+
+    def border(locator: Any) -> str:
+        return locator.locator(".miw-bubble").evaluate("el => getComputedStyle(el).borderTopStyle")
+
+    assert border(refusal) != border(answer)
+    demo.screenshot("desktop-refusal")
+
+    # Escape closes the panel and gives focus back to the bubble.
+    demo.page.locator(f"{WIDGET} textarea").focus()
+    demo.page.keyboard.press("Escape")
+    assert demo.panel.is_hidden()
+    assert demo.launcher.get_attribute("aria-expanded") == "false"
+    assert demo.focused() == "miw-launcher"
+    demo.assert_only_loopback()
+
+
+def test_phone_width_takes_the_full_screen(browser: Any, server: str) -> None:
+    demo = Demo(browser, server, {"width": 390, "height": 844})
+    try:
+        demo.open_page()
+        demo.screenshot("phone-closed")
+        demo.launcher.click()
+        demo.panel.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
+        box = demo.panel.bounding_box()
+        assert box is not None
+        assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
+        demo.ask(ANSWERABLE)
+        demo.screenshot("phone-answer")
+        demo.assert_only_loopback()
+    finally:
+        demo.close()
