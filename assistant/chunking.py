@@ -186,7 +186,10 @@ def plan_chunks(text: str, chunk_size: int, overlap_sentences: int = 0) -> list[
                 finished = current[: len(current) - len(carried)]
                 chunks.append(finished)
                 current = carried or _overlap(finished, sentence, overlap_sentences)
-                # Carried text must still leave room for the new sentence.
+                if carried and length_with(sentence) > chunk_size:
+                    chunks.append(carried)  # headings that leave no room stand alone
+                    current = []
+                # Overlap must still leave room for the new sentence.
                 while current and length_with(sentence) > chunk_size:
                     current = current[1:]
         current.append(sentence)

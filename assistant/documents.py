@@ -94,7 +94,12 @@ def load_file(path: Path) -> Document:
         raise DocumentLoadError(f"cannot read file: {error.strerror or error}") from error
     if not data.strip():
         raise DocumentLoadError("empty file: there is no text to index")
-    text, metadata = loader(data)
+    try:
+        text, metadata = loader(data)
+    except DocumentLoadError:
+        raise
+    except Exception as error:  # a parser bug or odd file must not stop the whole ingest
+        raise DocumentLoadError(f"cannot read file ({type(error).__name__}: {error})") from error
     if not text.strip():
         raise DocumentLoadError("no text could be extracted (a scanned PDF or an empty page?)")
     return Document(page_content=text, metadata=_complete_metadata(metadata, path, suffix))
@@ -166,6 +171,13 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    if b"\x00" not in data and _mostly_ascii(data):
+        # Mostly-English legacy files are Windows-1252 far more often than anything else;
+        # detectors guess Cyrillic code pages for short ones ("Caf\xe9" -> "Cafщ").
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
@@ -175,6 +187,10 @@ def decode_text(data: bytes) -> str:
             "save it as UTF-8"
         )
     return str(best)
+
+
+def _mostly_ascii(data: bytes, share: float = 0.7) -> bool:
+    return sum(byte < 0x80 for byte in data) >= share * len(data)
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:

@@ -122,9 +122,9 @@ def percentile(values: list[float], share: float) -> float:
     """The `share` quantile (0..1) by linear interpolation; 0 for no values."""
     if not values:
         return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+    import numpy
+
+    return float(numpy.percentile(values, share * 100))
 
 
 def summarise(results: list[ItemResult]) -> dict[str, Any]:

@@ -63,8 +63,8 @@ class Filters(BaseModel):
             clauses.append({"date_sort": {"$gte": _date_bound(self.date_from, upper=False)}})
         if self.date_to:
             clauses.append({"date_sort": {"$lte": _date_bound(self.date_to, upper=True)}})
-        if self.date_from and not self.date_to:
-            clauses.append({"date_sort": {"$gt": 0}})
+        if self.date_to and not self.date_from:
+            clauses.append({"date_sort": {"$gt": 0}})  # undated documents are not "before"
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -172,7 +172,8 @@ class HybridRetriever(BaseRetriever):
             return 1.0
         if term in bm25.idf:
             return max(float(bm25.idf[term]), 0.05)
-        return float(max(bm25.idf.values(), default=1.0))
+        # rank_bm25's idf goes negative in tiny indexes; an unseen term still weighs most.
+        return max(float(max(bm25.idf.values(), default=1.0)), 1.0)
 
     def chunks(self) -> list[Document]:
         """Every indexed chunk (as loaded at the last refresh)."""

@@ -40,6 +40,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ANSWERABLE = "Can I export rare earth concentrate from Malaysia?"
+# A document that tries to run script wherever its text is shown.
+HOSTILE = """---
+title: "Zorblax <img src=x onerror=\\"window.__pwned='title'\\"> briefing"
+source: "javascript:window.__pwned='link'"
+publisher: "<b>Bold</b> Publisher"
+date: "2026-01-01"
+---
+
+The Zorblax consortium <script>window.__pwned = 'script'</script> refines neodymium magnets in Penang <img src=x onerror="window.__pwned='img'"> for export to Japan.
+"""
 OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
 # The widget's host element; Playwright's CSS selectors pierce its open shadow root.
 WIDGET = "market-intelligence-widget"
@@ -98,8 +108,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "TOKENIZERS_PARALLELISM": "false",
     }
     command = _assistant_command()
+    hostile = tmp_path_factory.mktemp("hostile")
+    (hostile / "hostile.md").write_text(HOSTILE, encoding="utf-8")
     ingest = subprocess.run(
-        [*command, "--data-dir", str(data_dir), "ingest", str(CORPUS)],
+        [*command, "--data-dir", str(data_dir), "ingest", str(CORPUS), str(hostile)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -286,6 +298,19 @@ def test_answer_streams_with_numbered_sources(demo: Demo) -> None:
     assert "January 2024" in demo.page.locator(ASSISTANT_DONE).first.inner_text()
     demo.page.locator(f"{WIDGET} button[aria-label='New chat']").click()
     assert demo.page.locator(f"{WIDGET} .miw-msg[data-role]").count() == 0
+    demo.assert_only_loopback()
+
+
+def test_document_html_is_shown_as_text_never_run(demo: Demo) -> None:
+    demo.launcher.click()
+    answer = demo.ask("What does the Zorblax consortium refine in Penang?")
+    text = answer.locator(".miw-text").inner_text()
+    assert "<script>window.__pwned = 'script'</script>" in text and "onerror" in text
+    sources = answer.locator(".miw-sources").inner_text()
+    assert "<img src=x" in sources and "<b>Bold</b> Publisher" in sources
+    assert answer.locator(".miw-sources a").count() == 0  # a javascript: source is not a link
+    assert demo.page.evaluate("window.__pwned") is None
+    demo.screenshot("hostile-document")
     demo.assert_only_loopback()
 
 

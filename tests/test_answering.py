@@ -1,0 +1,178 @@
+"""Extractive answers over the real corpus: verbatim sentences, checkable citations, refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant.citations import Answer, find_in_document, strip_markers
+from assistant.config import Settings
+from assistant.documents import load_file
+from assistant.service import Assistant, InvalidQuestion
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = [
+    json.loads(line)
+    for line in (ROOT / "evals" / "golden.jsonl").read_text().splitlines()
+    if line.strip()
+]
+_documents: dict[str, str] = {}
+
+
+def document_text(path: str) -> str:
+    if path not in _documents:
+        _documents[path] = load_file(Path(path)).page_content
+    return _documents[path]
+
+
+def check_answer_is_grounded(answer: Answer) -> None:
+    """Every sentence is a verbatim sentence of a cited passage; every citation checks out."""
+    from assistant.chunking import split_sentences
+
+    assert not answer.refused
+    assert answer.citations and answer.sentences
+    by_number = {c.n: c for c in answer.citations}
+    assert sorted(by_number) == list(range(1, len(by_number) + 1))
+    for citation in answer.citations:
+        text = document_text(citation.path)
+        assert text[citation.start : citation.end] == citation.quote
+        assert find_in_document(text, citation)
+        assert citation.highlights
+        for start, end in citation.highlights:
+            assert citation.start <= start < end <= citation.end
+    for sentence in answer.sentences:
+        assert sentence.citations and set(sentence.citations) <= set(by_number)
+        for n in sentence.citations:
+            citation = by_number[n]
+            text = document_text(citation.path)
+            document_sentences = {(s.start, s.end) for s in split_sentences(text)}
+            # The sentence is one of the highlighted sentences of its citation, copied
+            # verbatim, and it is a whole sentence of the document.
+            spans = [(s, e) for s, e in citation.highlights if text[s:e] == sentence.text]
+            assert spans, (sentence.text, citation.title)
+            assert all(span in document_sentences for span in spans)
+            assert sentence.text in citation.quote
+        assert sentence.text in answer.answer
+
+
+def check_markers(answer: Answer) -> None:
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert markers == {c.n for c in answer.citations}
+    assert not re.search(r"\[\d+\]", strip_markers(answer.answer))
+
+
+QUESTIONS = [
+    "What's Malaysia's typical import duty on industrial goods?",
+    "How big is the ASEAN market in terms of GDP and population?",
+    "At the State Department minerals ministerial, which other federal agencies were on the "
+    "financing panel with DFC's Conor Coleman?",
+    "What tariff will Malaysian goods face coming into the U.S. under the new deal?",
+    "Ballpark, what are Malaysia's rare earth deposits worth?",
+    "Under SCRI, if the money isn't tied to U.S. exports like usual, "
+    "what is EXIM's financing tied to?",
+]
+
+
+@pytest.mark.parametrize(
+    "question", QUESTIONS, ids=["duty", "asean", "panel", "us-tariff", "deposits", "scri-import"]
+)
+def test_answers_are_verbatim_and_citations_check_out(
+    corpus_assistant: Assistant, question: str
+) -> None:
+    answer = corpus_assistant.ask(question)
+    check_answer_is_grounded(answer)
+    check_markers(answer)
+    assert answer.question == question
+    assert 0 < answer.relevance <= 1
+    data = answer.to_dict()
+    assert json.loads(json.dumps(data))["citations"][0]["quote"] == answer.citations[0].quote
+    assert "passages" not in data
+
+
+def test_when_question_gets_a_date(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask(
+        "When did Malaysia's finance ministry announce the current sales and services tax?"
+    )
+    check_answer_is_grounded(answer)
+    assert re.search(
+        r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b",
+        answer.answer,
+    )
+    assert re.search(r"\b(19|20)\d\d\b", answer.answer)
+    assert "July 16, 2018" in answer.answer
+
+
+def test_how_much_question_gets_a_number(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask("How much does Malaysia's central bank hold in foreign reserves?")
+    check_answer_is_grounded(answer)
+    assert re.search(r"\$\s?\d+(\.\d+)?\s*(billion|million)", answer.answer)
+    assert "$111 billion" in answer.answer
+
+
+OUT_OF_SCOPE = [
+    item
+    for item in GOLDEN
+    if item["type"] == "out_of_scope" and item["id"] in ("q010", "q028", "q063")
+]
+
+
+@pytest.mark.parametrize("item", OUT_OF_SCOPE, ids=[item["id"] for item in OUT_OF_SCOPE])
+def test_out_of_scope_questions_are_refused(corpus_assistant: Assistant, item: dict) -> None:
+    answer = corpus_assistant.ask(item["question"])
+    assert answer.refused
+    assert answer.citations == [] and answer.sentences == []
+    assert answer.closest_topics
+    assert answer.answer.startswith("The documents do not answer this question.")
+    titles = {info.title for info in corpus_assistant.sources()}
+    assert set(answer.closest_topics) <= titles
+    for topic in answer.closest_topics:
+        assert topic in answer.answer
+    assert not re.search(r"\[\d+\]", answer.answer)
+
+
+def test_three_out_of_scope_questions_were_picked() -> None:
+    assert len(OUT_OF_SCOPE) == 3
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t  "], ids=["empty", "whitespace"])
+def test_empty_questions_are_invalid(corpus_assistant: Assistant, question: str) -> None:
+    with pytest.raises(InvalidQuestion, match="empty"):
+        corpus_assistant.ask(question)
+
+
+def test_overlong_question_is_refused_not_truncated(corpus_assistant: Assistant) -> None:
+    question = "What is the tariff on rubber? " + "x" * (100_000 - 30)
+    assert len(question) == 100_000
+    with pytest.raises(InvalidQuestion) as info:
+        corpus_assistant.ask(question)
+    message = str(info.value)
+    assert "100,000 characters" in message
+    assert "2,000" in message
+    assert "refused, not truncated" in message
+
+
+def test_question_at_the_limit_is_accepted(corpus_assistant: Assistant) -> None:
+    limit = corpus_assistant.settings.max_question_chars
+    question = ("What is Malaysia's simple average applied tariff for industrial goods? " * 40)[
+        :limit
+    ]
+    answer = corpus_assistant.ask("  " + question + "  ")  # surrounding blanks do not count
+    assert answer.question == question.strip()
+
+
+def test_one_document_index_answers_its_own_sentence(settings: Settings, tmp_path: Path) -> None:
+    """With a single document indexed, a question its first sentence answers word for word
+    is answered, not refused."""
+    doc = tmp_path / "widgets.md"
+    doc.write_text(
+        '---\ntitle: "Widget Exports"\n---\n\n'
+        "The widget export ban began in March 2024. It covers all blue widgets.\n"
+    )
+    assistant = Assistant(settings)
+    assistant.ingest([doc])
+    answer = assistant.ask("When did the widget export ban begin?")
+    assert not answer.refused, (answer.relevance, answer.notes)
+    assert "March 2024" in answer.answer

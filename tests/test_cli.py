@@ -1,0 +1,240 @@
+"""The real `assistant` console script in subprocesses, over a tiny corpus in a tmp data dir.
+
+Each subprocess loads the libraries (and, to answer, the model), so every invocation runs
+once per module (in a fixture) and several tests read its result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assistant.documents import load_file
+
+ASSISTANT = Path(sys.executable).parent / "assistant"
+
+TIN = "How much refined tin did the Butterworth smelter produce in 2023?"
+FILES = {
+    "tin.md": (
+        '---\ntitle: "Tin in Perak"\nsource: "https://example.org/tin"\n'
+        'publisher: "Example Mining Office"\ndate: "2024-05-02"\n---\n\n'
+        "The Butterworth smelter produced 20,000 tonnes of refined tin in 2023.\n\n"
+        "Most of the refined tin is shipped to Japan, Korea and the Netherlands.\n\n"
+        "The smelter was founded in 1887 on Penang island.\n"
+    ),
+    "palm.md": (
+        '---\ntitle: "Palm Oil Levies"\nsource: "https://example.org/palm"\n'
+        'publisher: "Example Plantation Board"\ndate: "2023-11-20"\n---\n\n'
+        "Crude palm oil exports pay a windfall levy when the reference price exceeds "
+        "3,000 ringgit per tonne.\n\n"
+        "Sabah and Sarawak grow more than half of the oil palms in the country.\n"
+    ),
+    "chips.md": (
+        '---\ntitle: "Chips in Penang"\nsource: "https://example.org/chips"\n'
+        'publisher: "Example Investment Agency"\ndate: "2022-08-15"\n---\n\n'
+        "Penang assembles and tests semiconductors for American chip makers.\n\n"
+        "Kulim hosts wafer fabs that make power chips for electric cars.\n"
+    ),
+}
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error_text(self) -> str:
+        """stderr with line wrapping undone."""
+        return " ".join(self.stderr.split())
+
+
+@dataclass
+class Workspace:
+    root: Path
+    corpus: Path
+    data_dir: Path
+
+    def run(self, *args: str) -> Run:
+        env = {**os.environ, "ASSISTANT_DATA_DIR": str(self.data_dir), "COLUMNS": "400"}
+        result = subprocess.run(
+            [str(ASSISTANT), "--data-dir", str(self.data_dir), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=self.root,
+            timeout=240,
+        )
+        return Run(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    root = tmp_path_factory.mktemp("cli")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in FILES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return Workspace(root, corpus, root / "data")
+
+
+@pytest.fixture(scope="module")
+def first_ingest(workspace: Workspace) -> Run:
+    return workspace.run("ingest", str(workspace.corpus))
+
+
+@pytest.fixture(scope="module")
+def second_ingest(workspace: Workspace, first_ingest: Run) -> Run:
+    """Re-ingest the same corpus, plus a path that does not exist, with --strict."""
+    return workspace.run(
+        "ingest", str(workspace.corpus), str(workspace.root / "no-such-dir"), "--strict"
+    )
+
+
+def counts(stdout: str) -> dict[str, int]:
+    """{'files added': 3, 'chunks embedded': 3, ...} from the ingest report."""
+    found: dict[str, int] = {}
+    for kind in ("Files", "Chunks"):
+        line = next(line for line in stdout.splitlines() if line.startswith(f"{kind}:"))
+        for number, label in re.findall(r"(\d+) ([a-z]+)", line):
+            found[f"{kind.lower()} {label}"] = int(number)
+    return found
+
+
+def test_ingest_prints_counts(first_ingest: Run) -> None:
+    assert first_ingest.returncode == 0, first_ingest.stderr
+    found = counts(first_ingest.stdout)
+    assert found["files added"] == 3
+    assert found["files updated"] == found["files unchanged"] == found["files deleted"] == 0
+    assert found["files skipped"] == 0
+    assert found["chunks added"] == found["chunks embedded"] >= 3
+    assert "Skipped" not in first_ingest.stderr
+
+
+def test_second_ingest_adds_and_embeds_nothing(first_ingest: Run, second_ingest: Run) -> None:
+    found = counts(second_ingest.stdout)
+    assert found["files added"] == 0 and found["files updated"] == 0
+    assert found["files unchanged"] == 3
+    assert found["chunks added"] == 0 and found["chunks embedded"] == 0
+    assert found["chunks unchanged"] == counts(first_ingest.stdout)["chunks added"]
+
+
+def test_ingest_of_a_nonexistent_path_is_reported(workspace: Workspace, second_ingest: Run) -> None:
+    missing = str(workspace.root / "no-such-dir")
+    assert f"Skipped {missing}: path does not exist" in second_ingest.error_text
+    assert counts(second_ingest.stdout)["files skipped"] == 1
+    assert second_ingest.returncode == 1  # --strict
+
+
+def test_sources_json(workspace: Workspace, first_ingest: Run) -> None:
+    result = workspace.run("sources", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert sorted(Path(item["path"]).name for item in listed) == sorted(FILES)
+    by_name = {Path(item["path"]).name: item for item in listed}
+    assert by_name["tin.md"]["title"] == "Tin in Perak"
+    assert by_name["tin.md"]["source"] == "https://example.org/tin"
+    assert by_name["tin.md"]["publisher"] == "Example Mining Office"
+    assert by_name["tin.md"]["date"] == "2024-05-02"
+    assert sum(item["chunks"] for item in listed) == counts(first_ingest.stdout)["chunks added"]
+    # Newest first.
+    assert [item["date"] for item in listed] == ["2024-05-02", "2023-11-20", "2022-08-15"]
+
+
+CITATION_KEYS = {
+    "n",
+    "title",
+    "source",
+    "publisher",
+    "date",
+    "page",
+    "quote",
+    "start",
+    "end",
+    "score",
+}
+
+
+def test_ask_json(workspace: Workspace, first_ingest: Run) -> None:
+    result = workspace.run("ask", "--json", TIN)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    data = json.loads(lines[0])
+    assert {"answer", "refused", "citations", "timings_ms"} <= set(data)
+    assert data["refused"] is False
+    assert "20,000 tonnes" in data["answer"]
+    assert data["citations"]
+    for citation in data["citations"]:
+        assert set(citation) >= CITATION_KEYS
+        assert f"[{citation['n']}]" in data["answer"]
+        assert citation["title"] == "Tin in Perak"
+        assert citation["source"] == "https://example.org/tin"
+        assert citation["publisher"] == "Example Mining Office"
+        assert citation["date"] == "2024-05-02"
+        assert citation["page"] is None
+        assert isinstance(citation["score"], float)
+        text = load_file(Path(citation["path"])).page_content
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
+    assert {"condense", "retrieve", "answer", "total"} <= set(data["timings_ms"])
+
+
+def test_ask_file_answers_each_line(workspace: Workspace, first_ingest: Run) -> None:
+    questions = workspace.root / "questions.jsonl"
+    lines = [
+        {"id": "plain", "question": "What is the windfall levy on crude palm oil?"},
+        {
+            "id": "follow",
+            "question": "Where is it shipped?",
+            "history": [
+                {"role": "user", "content": TIN},
+                {
+                    "role": "assistant",
+                    "content": "The smelter produced 20,000 tonnes of refined tin.",
+                },
+            ],
+        },
+        {"id": "blank", "question": "   "},
+    ]
+    questions.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    result = workspace.run("ask", "--json", "--file", str(questions))
+    assert result.returncode == 0, result.stderr
+    outputs = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [o["id"] for o in outputs] == ["plain", "follow", "blank"]
+
+    plain, follow, blank = outputs
+    assert not plain["refused"] and "windfall levy" in plain["answer"]
+    assert "error" not in plain
+    assert follow["standalone_question"] != "Where is it shipped?"
+    assert TIN in follow["standalone_question"]
+    assert "Japan, Korea and the Netherlands" in follow["answer"]
+    for output in (plain, follow):
+        assert {"answer", "refused", "citations", "timings_ms"} <= set(output)
+        assert all(set(c) >= CITATION_KEYS for c in output["citations"])
+    assert "empty" in blank["error"]
+    assert "answer" not in blank
+
+
+def test_ask_with_a_missing_file(workspace: Workspace, first_ingest: Run) -> None:
+    missing = workspace.root / "nope.jsonl"
+    result = workspace.run("ask", "--file", str(missing))
+    assert result.returncode == 1
+    assert f"Error: No such file: {missing}" in result.error_text
+    assert result.stdout == ""
+
+
+def test_delete_of_an_unknown_source(workspace: Workspace, first_ingest: Run) -> None:
+    result = workspace.run("delete", "https://example.org/not-indexed")
+    assert result.returncode == 1
+    assert (
+        "Error: No indexed document matches 'https://example.org/not-indexed'" in result.error_text
+    )
+    assert result.stdout == ""

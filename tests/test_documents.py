@@ -1,0 +1,288 @@
+"""Loading files into Documents: metadata, main text, pages, and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.chunking import chunk_document
+from assistant.documents import DocumentLoadError, load_file, load_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+# --- Markdown -------------------------------------------------------------------------
+
+
+def test_markdown_front_matter_fills_metadata(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "note.md",
+        "---\n"
+        'title: "Tin Smelting in Penang"\n'
+        "source: https://example.org/tin\n"
+        "publisher: Example Trade Office\n"
+        "date: 2024-03-15\n"
+        "---\n"
+        "\n"
+        "The tin smelter in Butterworth produced more ingots this year.\n",
+    )
+    doc = load_file(path)
+    assert doc.page_content == "The tin smelter in Butterworth produced more ingots this year."
+    assert doc.metadata["title"] == "Tin Smelting in Penang"
+    assert doc.metadata["source"] == "https://example.org/tin"
+    assert doc.metadata["publisher"] == "Example Trade Office"
+    # YAML reads 2024-03-15 as a date; it is kept as the text the user wrote.
+    assert doc.metadata["date"] == "2024-03-15"
+    assert doc.metadata["date_sort"] == 20240315
+    assert doc.metadata["path"] == str(path.resolve())
+    assert doc.metadata["doc_type"] == "md"
+    assert "---" not in doc.page_content
+
+
+def test_markdown_without_front_matter_falls_back(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "plain_notes.md",
+        "# Rubber Gloves\n\nMalaysia makes most of the world's gloves.\n",
+    )
+    doc = load_file(path)
+    assert doc.metadata["title"] == "Rubber Gloves"  # first heading
+    assert doc.metadata["source"] == str(path.resolve())  # no URL known: the file path
+    assert doc.metadata["publisher"] == "unknown"
+    assert doc.metadata["date"] == "unknown"
+    assert doc.metadata["date_sort"] == 0
+
+
+def test_corpus_documents_load_with_their_front_matter() -> None:
+    doc = load_file(CORPUS / "trade-gov_ccg_malaysia-market-challenges.md")
+    assert doc.metadata["title"] == "Malaysia - Country Commercial Guide: Market Challenges"
+    assert (
+        doc.metadata["source"]
+        == "https://www.trade.gov/knowledge-product/malaysia-market-challenges"
+    )
+    assert doc.metadata["publisher"] == "U.S. International Trade Administration"
+    assert doc.metadata["date"] == "2021-11-06"
+    assert doc.metadata["date_sort"] == 20211106
+    ustr = load_file(CORPUS / "ustr_fact-sheet_us-malaysia-reciprocal-trade.md")
+    assert ustr.metadata["date_sort"] == 20251001  # "October 2025 (per URL; ...)"
+    assert not ustr.page_content.startswith("---")
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+ARTICLE = (
+    "The Malaysian tin smelter increased output of refined tin ingots this year, and analysts "
+    "expect exports to Japan and Korea to keep growing as electronics demand recovers across Asia. "
+) * 4
+
+
+def test_html_keeps_main_text_and_drops_nav_script_footer(tmp_path: Path) -> None:
+    html = f"""<!DOCTYPE html>
+<html><head><title>Tin Market Update</title>
+<script>var trackingId = "SCRIPTMARKER";</script></head>
+<body>
+<nav><ul><li><a href="/">Home NAVMARKER</a></li><li><a href="/about">About us</a></li>
+<li><a href="/contact">Contact</a></li></ul></nav>
+<main><article><h1>Tin Market Update</h1>
+<p>{ARTICLE}</p>
+<p>The company plans a new furnace near Butterworth in Penang,
+which will double capacity by 2027.</p>
+</article></main>
+<footer>Copyright FOOTERMARKER. All rights reserved. Privacy policy.</footer>
+</body></html>"""
+    doc = load_file(write(tmp_path / "page.html", html))
+    assert "analysts expect exports to Japan and Korea" in doc.page_content
+    assert "double capacity by 2027" in doc.page_content
+    for marker in ("NAVMARKER", "SCRIPTMARKER", "FOOTERMARKER", "trackingId"):
+        assert marker not in doc.page_content
+    assert doc.metadata["title"] == "Tin Market Update"
+    assert doc.metadata["doc_type"] == "html"
+
+
+# --- PDF ------------------------------------------------------------------------------
+
+PAGE_TEXTS = [
+    "The Kemaman tin smelter opened in 2019 and employs three hundred workers.",
+    "Its refined ingots are shipped through Kuantan port to buyers in Japan.",
+]
+
+
+def make_pdf(path: Path, pages: list[str], title: str = "", author: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    with PdfPages(path) as pdf:
+        for text in pages:
+            figure = plt.figure(figsize=(8.5, 11))
+            figure.text(0.05, 0.5, text, fontsize=10)
+            pdf.savefig(figure)
+            plt.close(figure)
+        info = pdf.infodict()
+        if title:
+            info["Title"] = title
+        if author:
+            info["Author"] = author
+    return path
+
+
+def test_pdf_pages_are_kept(tmp_path: Path) -> None:
+    path = make_pdf(tmp_path / "tin.pdf", PAGE_TEXTS, title="Tin Report", author="Tin Council")
+    doc = load_file(path)
+    assert doc.metadata["doc_type"] == "pdf"
+    assert doc.metadata["title"] == "Tin Report"
+    assert doc.metadata["publisher"] == "Tin Council"
+    starts = json.loads(doc.metadata["page_starts"])
+    assert starts[0] == 0 and len(starts) == 2
+    assert doc.page_content[: starts[1]].strip() == PAGE_TEXTS[0]
+    assert doc.page_content[starts[1] :].strip() == PAGE_TEXTS[1]
+
+    chunks = chunk_document(doc, chunk_size=100)
+    pages = {}
+    for chunk in chunks:
+        body = chunk.page_content[chunk.metadata["text_offset"] :]
+        pages[body] = chunk.metadata["page"]
+    assert pages == {PAGE_TEXTS[0]: 1, PAGE_TEXTS[1]: 2}
+
+
+# --- DOCX -----------------------------------------------------------------------------
+
+
+def test_docx_paragraphs_and_properties(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Palm Oil Brief"
+    document.core_properties.author = "Plantation Board"
+    document.core_properties.created = datetime(2023, 5, 17, 9, 30)
+    document.add_paragraph("Crude palm oil exports rose in the first quarter.")
+    document.add_paragraph("   ")
+    document.add_paragraph("The export levy is reviewed every month.")
+    path = tmp_path / "brief.docx"
+    document.save(str(path))
+
+    doc = load_file(path)
+    assert doc.page_content == (
+        "Crude palm oil exports rose in the first quarter.\n\n"
+        "The export levy is reviewed every month."
+    )
+    assert doc.metadata["title"] == "Palm Oil Brief"
+    assert doc.metadata["publisher"] == "Plantation Board"
+    assert doc.metadata["date"] == "2023-05-17"
+    assert doc.metadata["doc_type"] == "docx"
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def test_nonexistent_path(tmp_path: Path) -> None:
+    with pytest.raises(DocumentLoadError, match="cannot read file"):
+        load_file(tmp_path / "missing.md")
+
+
+def test_unsupported_suffix(tmp_path: Path) -> None:
+    with pytest.raises(DocumentLoadError, match=r"unsupported file type '\.xyz'") as info:
+        load_file(write(tmp_path / "data.xyz", "some text"))
+    assert ".md" in str(info.value) and ".pdf" in str(info.value)  # names what is supported
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n\t\n  \r\n"], ids=["empty", "whitespace"])
+def test_empty_files_are_rejected(tmp_path: Path, content: bytes) -> None:
+    with pytest.raises(DocumentLoadError, match="empty file"):
+        load_file(write(tmp_path / "empty.md", content))
+
+
+def test_front_matter_only_has_no_text(tmp_path: Path) -> None:
+    with pytest.raises(DocumentLoadError, match="no text"):
+        load_file(write(tmp_path / "only.md", "---\ntitle: Nothing Else\n---\n\n"))
+
+
+def test_corrupt_pdf(tmp_path: Path) -> None:
+    data = os.urandom(4096)
+    with pytest.raises(DocumentLoadError, match="cannot read PDF"):
+        load_file(write(tmp_path / "broken.pdf", data))
+
+
+def test_corrupt_docx(tmp_path: Path) -> None:
+    with pytest.raises(DocumentLoadError, match="cannot read DOCX"):
+        load_file(write(tmp_path / "broken.docx", os.urandom(512)))
+
+
+def test_cp1252_text_is_decoded_not_rejected(tmp_path: Path) -> None:
+    data = "Café “quoted” is what the old Windows export tool wrote for every row.".encode("cp1252")
+    assert b"\x93" in data and b"\xe9" in data
+    doc = load_file(write(tmp_path / "legacy.txt", data))
+    assert (
+        doc.page_content == "Café “quoted” is what the old Windows export tool wrote for every row."
+    )
+
+
+def test_short_cp1252_text_is_decoded_correctly(tmp_path: Path) -> None:
+    doc = load_file(write(tmp_path / "short.txt", b"Caf\xe9 \x93quoted\x94"))
+    assert doc.page_content == "Café “quoted”"
+
+
+def test_binary_with_nul_bytes_is_rejected(tmp_path: Path) -> None:
+    data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\xff\xfe\x00\x00binary"
+    with pytest.raises(DocumentLoadError, match="not UTF-8"):
+        load_file(write(tmp_path / "image.txt", data))
+
+
+def test_invalid_yaml_front_matter(tmp_path: Path) -> None:
+    text = "---\ntitle: [unclosed\ndate: 2024-01-01\n---\n\nBody text.\n"
+    with pytest.raises(DocumentLoadError, match="YAML") as info:
+        load_file(write(tmp_path / "bad.md", text))
+    assert "line 3" in str(info.value)  # the line of the file where YAML gave up
+
+
+def test_front_matter_that_is_not_a_mapping(tmp_path: Path) -> None:
+    with pytest.raises(DocumentLoadError, match="YAML mapping"):
+        load_file(write(tmp_path / "list.md", "---\n- a\n- b\n---\n\nBody text.\n"))
+
+
+def test_load_paths_loads_good_files_and_reports_each_bad_one(tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "good.md", "---\ntitle: Good One\n---\n\nRubber exports grew.\n")
+    write(folder / "sub" / "good.txt", "Palm oil prices fell in March.\n")
+    write(folder / ".hidden.md", "Hidden files are not indexed.\n")
+    bad = {
+        folder / "empty.md": "empty file",
+        folder / "broken.pdf": "cannot read PDF",
+        folder / "bad_yaml.md": "YAML",
+        folder / "notes.xyz": "unsupported file type",
+        folder / "sub" / "binary.txt": "not UTF-8",
+    }
+    write(folder / "empty.md", b"")
+    write(folder / "broken.pdf", os.urandom(1024))
+    write(folder / "bad_yaml.md", "---\ntitle: [oops\n---\n\nBody.\n")
+    write(folder / "notes.xyz", "whatever")
+    write(folder / "sub" / "binary.txt", b"\x00\x01\x02\xff\xfe\x00\x00")
+    missing = tmp_path / "does-not-exist"
+
+    result = load_paths([folder, missing])
+
+    assert sorted(Path(d.metadata["path"]).name for d in result.documents) == [
+        "good.md",
+        "good.txt",
+    ]
+    reasons = {error.path: error.reason for error in result.errors}
+    assert set(reasons) == {*bad, missing}
+    for path, expected in bad.items():
+        assert expected in reasons[path], (path, reasons[path])
+    assert reasons[missing] == "path does not exist"
+    assert result.roots == [folder.resolve()]

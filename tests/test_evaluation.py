@@ -1,0 +1,209 @@
+"""Evaluation metrics on hand-made cases with known values, and the golden set itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.citations import Answer
+from assistant.documents import load_file
+from assistant.evaluation import (
+    GoldenItem,
+    ItemResult,
+    evidence_ranks,
+    load_golden,
+    percentile,
+    suggest_refusal_threshold,
+    summarise,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def item(id: str = "x", type: str = "factoid", evidence: list[str] | None = None) -> GoldenItem:
+    return GoldenItem(id=id, type=type, question="?", reference="", evidence=evidence or [])
+
+
+def answer(text: str = "", refused: bool = False, relevance: float = 0.0) -> Answer:
+    return Answer(answer=text, refused=refused, citations=[], relevance=relevance)
+
+
+def result(ranks: list[int | None], **kwargs) -> ItemResult:
+    evidence = kwargs.pop("evidence", ["e"] * len(ranks))
+    return ItemResult(item(evidence=evidence), answer(**kwargs), ranks, latency_ms=10.0)
+
+
+# --- evidence_ranks -------------------------------------------------------------------
+
+
+def test_evidence_ranks_fold_case_and_whitespace() -> None:
+    passages = [
+        "Nothing relevant here.",
+        "The SST is  also applied\nto the IMPORTATION of taxable goods.",
+        "A second copy: the sst is also applied to the importation of taxable goods.",
+        "Rates of\u00a05 or 10 percent apply.",
+    ]
+    evidence = [
+        "the SST is also applied to the importation",
+        "5 or 10 percent",
+        "not in any passage",
+    ]
+    assert evidence_ranks(passages, evidence) == [2, 4, None]
+
+
+def test_evidence_ranks_edge_cases() -> None:
+    assert evidence_ranks([], ["anything"]) == [None]
+    assert evidence_ranks(["some text"], []) == []
+
+
+# --- ItemResult metrics ---------------------------------------------------------------
+
+
+def test_recall_at_and_reciprocal_rank() -> None:
+    r = result([3, None, 1, 7])
+    assert r.recall_at(1) == pytest.approx(1 / 4)
+    assert r.recall_at(3) == pytest.approx(2 / 4)
+    assert r.recall_at(5) == pytest.approx(2 / 4)
+    assert r.recall_at(10) == pytest.approx(3 / 4)
+    assert r.reciprocal_rank == pytest.approx(1.0)
+
+    assert result([4]).reciprocal_rank == pytest.approx(0.25)
+    assert result([None, None]).reciprocal_rank == 0.0
+    assert result([None, None]).recall_at(10) == 0.0
+    assert result([]).recall_at(5) == 0.0
+
+
+def test_evidence_in_answer_ignores_markers_case_and_spacing() -> None:
+    quote = "The SST applies to imports at 5 or 10 percent"
+    found = result(
+        [1], evidence=[quote], text="the SST applies [1] to imports at\n5 or 10 percent [2]."
+    )
+    assert found.evidence_in_answer
+    missing = result([1], evidence=[quote], text="The SST applies to exports. [1]")
+    assert not missing.evidence_in_answer
+
+
+def test_summarise_hand_made_results() -> None:
+    results = [
+        ItemResult(item("a", evidence=["q"]), answer("q [1]"), [1], 10.0),
+        ItemResult(item("b", evidence=["q", "r"]), answer("nothing"), [3, None], 20.0),
+        ItemResult(item("c", evidence=["q"]), answer("", refused=True), [None], 30.0),
+        ItemResult(item("d", "out_of_scope"), answer("", refused=True), [], 40.0),
+        ItemResult(item("e", "out_of_scope"), answer("an answer"), [], 50.0),
+    ]
+    summary = summarise(results)
+    assert summary["questions"] == 5
+    assert summary["answerable"] == 3 and summary["out_of_scope"] == 2
+    assert summary["recall@1"] == pytest.approx(round((1 + 0 + 0) / 3, 4))
+    assert summary["recall@5"] == pytest.approx(round((1 + 0.5 + 0) / 3, 4))
+    assert summary["mrr"] == pytest.approx(round((1 + 1 / 3 + 0) / 3, 4))
+    assert summary["evidence_in_answer"] == pytest.approx(round(1 / 3, 4))
+    assert summary["refusal_accuracy"] == 0.5
+    assert summary["false_refusals"] == pytest.approx(round(1 / 3, 4))
+    assert summary["latency_p50_ms"] == 30.0
+    assert summary["latency_p95_ms"] == 48.0
+
+
+# --- percentile -----------------------------------------------------------------------
+
+
+def test_percentile_interpolates() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(values, 0.5) == pytest.approx(3.0)
+    assert percentile(values, 0.95) == pytest.approx(4.8)
+    assert percentile(values, 0.25) == pytest.approx(2.0)
+    assert percentile([10.0, 20.0], 0.5) == pytest.approx(15.0)
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([], 0.5) == 0.0
+
+
+def test_percentile_at_the_ends_of_its_range() -> None:
+    """`share` is documented as 0..1: 0 is the minimum and 1 the maximum."""
+    values = [1.0, 2.0, 3.0, 4.0, 5.0]
+    got: dict[float, object] = {}
+    for share in (0.0, 1.0):
+        try:
+            got[share] = percentile(values, share)
+        except IndexError as error:
+            got[share] = f"IndexError: {error}"
+    assert got == {0.0: 1.0, 1.0: 5.0}
+
+
+# --- suggest_refusal_threshold ----------------------------------------------------------
+
+
+def relevances(answerable: list[float], out_of_scope: list[float]) -> list[ItemResult]:
+    rows = [
+        ItemResult(item(f"a{i}"), answer(relevance=v), [1], 1.0) for i, v in enumerate(answerable)
+    ]
+    rows += [
+        ItemResult(item(f"o{i}", "out_of_scope"), answer(relevance=v), [], 1.0)
+        for i, v in enumerate(out_of_scope)
+    ]
+    return rows
+
+
+def test_threshold_separates_cleanly_separable_relevances() -> None:
+    suggestion = suggest_refusal_threshold(relevances([0.5, 0.6, 0.7], [0.2, 0.3]))
+    # Midpoint between the best out-of-scope (0.3) and the worst answerable (0.5).
+    assert suggestion["threshold"] == pytest.approx(0.4)
+    assert suggestion["refusal_accuracy"] == 1.0
+    assert suggestion["false_refusals"] == 0.0
+    assert suggestion["answerable_relevance"] == [0.5, 0.6, 0.7]
+    assert suggestion["out_of_scope_relevance"] == [0.2, 0.3]
+
+
+def test_threshold_respects_the_false_refusal_budget() -> None:
+    # One answerable question (0.35) scores below an out-of-scope one (0.4).
+    rows = relevances([0.35, 0.6, 0.7, 0.8], [0.1, 0.4])
+    strict = suggest_refusal_threshold(rows, max_false_refusals=0.0)
+    assert strict["threshold"] == pytest.approx(0.225)  # between 0.1 and 0.35
+    assert strict["refusal_accuracy"] == 0.5 and strict["false_refusals"] == 0.0
+
+    lenient = suggest_refusal_threshold(rows, max_false_refusals=0.25)
+    assert lenient["threshold"] == pytest.approx(0.5)  # between 0.4 and 0.6
+    assert lenient["refusal_accuracy"] == 1.0 and lenient["false_refusals"] == 0.25
+
+
+# --- the golden set ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def golden() -> list[GoldenItem]:
+    return load_golden(ROOT / "evals" / "golden.jsonl")
+
+
+def test_golden_set_loads(golden: list[GoldenItem]) -> None:
+    assert len(golden) >= 60
+    ids = [g.id for g in golden]
+    assert len(set(ids)) == len(ids)
+    assert {g.type for g in golden} >= {"factoid", "out_of_scope", "follow_up"}
+    assert all(g.question.strip() for g in golden)
+
+
+def test_golden_evidence_is_verbatim_in_its_sources(golden: list[GoldenItem]) -> None:
+    bodies: dict[str, str] = {}
+    for g in golden:
+        if not g.answerable:
+            assert g.evidence == [], g.id
+            continue
+        assert g.evidence and g.sources, g.id
+        for source in g.sources:
+            if source not in bodies:
+                bodies[source] = load_file(ROOT / source).page_content
+        for quote in g.evidence:
+            assert any(quote in bodies[source] for source in g.sources), (g.id, quote)
+
+
+def test_golden_follow_ups_point_to_earlier_items(golden: list[GoldenItem]) -> None:
+    seen: set[str] = set()
+    follow_ups = 0
+    for g in golden:
+        if g.follows is not None:
+            follow_ups += 1
+            assert g.follows in seen, (g.id, g.follows)
+        if g.type == "follow_up":
+            assert g.follows, g.id
+        seen.add(g.id)
+    assert follow_ups >= 5
