@@ -153,12 +153,11 @@ def sources(
     if not listed:
         console.print("No documents are indexed yet: run `assistant ingest corpus/`.")
         return
-    from rich.table import Table
-
-    table = Table("Title", "Date", "Chunks", "Path", box=None)
     for info in listed:
-        table.add_row(escape(info.title), escape(info.date), str(info.chunks), escape(_short(info.path)))
-    console.print(table)
+        console.print(
+            f"[bold]{escape(info.title)}[/] — {escape(info.date)}, {info.chunks} chunks", highlight=False
+        )
+        console.print(f"    {escape(_short(info.path))}", style="dim", highlight=False, soft_wrap=True)
     console.print(f"{len(listed)} documents, {sum(i.chunks for i in listed)} chunks.")
 
 
