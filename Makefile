@@ -17,8 +17,9 @@ export TOKENIZERS_PARALLELISM := false
 run: ingest ## Set up, ingest corpus/ and serve the chat on http://127.0.0.1:7860
 	$(BIN)/assistant serve --host 127.0.0.1 --port 7860
 
-test: ingest ## Set up, then run the whole test suite
+test: ingest ## Set up, run the whole test suite, then the quality gate on evals/golden.jsonl
 	$(BIN)/python -m pytest
+	$(BIN)/assistant eval --out evals/reports/latest
 
 install: $(INSTALLED)
 
@@ -36,11 +37,12 @@ ingest: install ## Index corpus/ incrementally (unchanged files are not embedded
 chat: ingest
 	$(BIN)/assistant chat
 
-eval: ingest ## Measure answer quality on evals/golden.jsonl
+eval: ingest ## Measure answer quality on evals/golden.jsonl (report in evals/reports/)
 	$(BIN)/assistant eval
 
 bench: ingest ## Speed benchmarks (results in benchmarks/results/)
 	$(BIN)/python benchmarks/bench_ask.py
+	$(BIN)/python benchmarks/bench_http.py
 
 lint: install
 	$(BIN)/ruff check assistant tests benchmarks

@@ -240,8 +240,15 @@ def create_app(
     if with_ui:
         from assistant.ui import mount_ui
 
-        app = mount_ui(app, assistant)
+        app = mount_ui(app, assistant, staff=show_quality_tab(settings, host))
     return app
+
+
+def show_quality_tab(settings: Settings, host: str) -> bool:
+    """The staff tab exposes everyone's feedback: by default only on a loopback bind."""
+    from assistant.security import is_loopback_host
+
+    return settings.quality_tab == "on" or (settings.quality_tab == "auto" and is_loopback_host(host))
 
 
 def _validate(assistant: Assistant, question: str) -> None:

@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from assistant.citations import Answer
+from assistant.cli_common import console, errors, fail, open_assistant, quiet_libraries, state
+from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
-from assistant.index import DataDirError, IngestReport, data_dir_lock
+from assistant.index import DataDirError, IngestReport
 from assistant.retrieval import Filters
 from assistant.service import Assistant, InvalidQuestion
 
@@ -30,19 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
-
-
-class State:
-    """Options shared by every command."""
-
-    settings: Settings
-
-
-state = State()
-
-
 @app.callback()
 def main(
     data_dir: Annotated[
@@ -55,36 +42,9 @@ def main(
     ] = None,
 ) -> None:
     """Configure logging quietly and read the settings once."""
-    _quiet_libraries()
+    quiet_libraries()
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
     state.settings = Settings(**overrides)
-
-
-def _quiet_libraries() -> None:
-    """Offline and silent: no telemetry, no hub calls, no weight-loading progress bars."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `message` as an error and return the exit to raise."""
-    errors.print(f"[bold red]Error:[/] {escape(message)}")
-    return typer.Exit(code)
-
-
-@contextmanager
-def open_assistant(purpose: str):
-    """An `Assistant` holding the data directory for this process."""
-    try:
-        with data_dir_lock(state.settings, purpose):
-            yield Assistant(state.settings)
-    except DataDirError as error:
-        raise fail(str(error)) from None
 
 
 # --- ingest, sources, delete ------------------------------------------------------------
@@ -381,44 +341,10 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     console.print(f"Revoked '{escape(name)}'.")
 
 
-# --- evaluation -------------------------------------------------------------------------
+# --- evaluation and feedback --------------------------------------------------------------
 
-
-@app.command("eval")
-def evaluate(
-    golden: Annotated[Path, typer.Option("--set", help="Golden set (JSONL).")] = Path(
-        "evals/golden.jsonl"
-    ),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
-    calibrate: Annotated[
-        bool, typer.Option(help="Measure relevance with refusals off and suggest a threshold.")
-    ] = False,
-    show_failures: Annotated[bool, typer.Option("--failures", help="List what missed.")] = False,
-) -> None:
-    """Measure retrieval, answers, refusals and latency on a golden set."""
-    from assistant import evaluation
-
-    if not golden.exists():
-        raise fail(f"No golden set at {golden}.")
-    items = evaluation.load_golden(golden)
-    if calibrate:
-        state.settings = state.settings.model_copy(update={"refusal_threshold": 0.0})
-    with open_assistant("eval") as assistant:
-        assistant.warm_up()
-        results = evaluation.run(assistant, items)
-    summary = evaluation.summarise(results)
-    if calibrate:
-        summary["calibration"] = evaluation.suggest_refusal_threshold(results)
-    if show_failures:
-        summary["failures"] = evaluation.failures(results)
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        return
-    for key, value in summary.items():
-        if key in ("failures", "calibration"):
-            console.print_json(json.dumps({key: value}, ensure_ascii=False))
-        else:
-            console.print(f"{key:>20}: {value}")
+app.command("eval")(evaluate)
+app.add_typer(feedback_app, name="feedback")
 
 
 if __name__ == "__main__":  # pragma: no cover

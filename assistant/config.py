@@ -87,6 +87,20 @@ class Settings(BaseSettings):
         2000, ge=10, description="Longer questions are refused with a message saying so."
     )
 
+    # Evaluation
+    golden_set: Path = Field(Path("evals/golden.jsonl"), description="The golden question set.")
+    thresholds_file: Path = Field(
+        Path("evals/thresholds.toml"), description="Minimum/maximum per metric for the gate."
+    )
+    reports_dir: Path = Field(Path("evals/reports"), description="Where evaluation reports go.")
+    quality_tab: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description=(
+            "The chat's staff tab (evaluation, feedback, golden set). `auto` shows it only when "
+            "the server binds to loopback, since it exposes every user's feedback."
+        ),
+    )
+
     # Server
     rate_limit_per_minute: int = Field(
         60, ge=1, description="Requests per minute per API key (or per client in open mode)."

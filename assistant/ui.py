@@ -43,6 +43,11 @@ CSS = """
 .mia-refusal-label { display: inline-block; font-weight: 700; font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.04em; color: #975a16; }
 .mia-refusal p { margin: 0.3em 0; }
 footer { display: none !important; }
+.mia-report table { border-collapse: collapse; font-size: 0.9em; }
+.mia-report td, .mia-report th { padding: 2px 10px; border-bottom: 1px solid var(--border-color-primary); text-align: left; }
+.mia-fail td { color: #b42318; font-weight: 600; }
+.mia-verdict { font-weight: 800; padding: 2px 10px; border-radius: 4px; color: white; }
+.mia-verdict.mia-pass { background: #15803d; } .mia-verdict.mia-fail { background: #b42318; }
 """
 
 
@@ -177,67 +182,78 @@ def header_html(stats: dict[str, Any]) -> str:
     )
 
 
-def build_ui(assistant: Assistant) -> gr.Blocks:
-    """The chat page."""
+def build_ui(assistant: Assistant, staff: bool = False) -> gr.Blocks:
+    """The chat page; with `staff`, a second tab for answer quality."""
     with gr.Blocks(title="Market Intelligence Assistant", fill_height=True) as blocks:
         gr.HTML(header_html(assistant.stats()))
-        turns = gr.State([])
-        feedback_id = gr.State(None)
-        chatbot = gr.Chatbot(
-            label="Conversation",
-            show_label=False,
-            height="60vh",
-            buttons=["copy"],
-            feedback_options=("Like", "Dislike"),
-            placeholder="Ask about export rules, tariffs, financing programmes or who to contact.",
-            examples=[{"text": example} for example in EXAMPLES],
-            elem_id="chat",
-        )
-        with gr.Row():
-            textbox = gr.Textbox(
-                placeholder="Ask a question about the documents…",
-                show_label=False,
-                scale=8,
-                autofocus=True,
-                submit_btn=True,
-                elem_id="question",
-            )
-            new_chat = gr.Button("New chat", scale=1, variant="secondary", elem_id="new-chat")
-        with gr.Row(visible=False, elem_id="feedback-comment") as comment_row:
-            comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
-            send_comment = gr.Button("Send comment", scale=1)
+        with gr.Tab("Chat", elem_id="chat-tab"):
+            build_chat(assistant)
+        if staff:
+            from assistant.quality_ui import build_quality_tab
 
-        def on_submit(message, chat, state):
-            yield from respond(assistant, message, chat, state)
-
-        def on_example(selection: gr.SelectData, chat, state):
-            yield from respond(assistant, selection.value["text"], chat, state)
-
-        def on_like(data: gr.LikeData, state):
-            if data.liked is None:  # the thumb was taken back
-                return None, gr.update(visible=False)
-            stored = record_feedback(assistant, state, data.index, bool(data.liked))
-            return stored, gr.update(visible=stored is not None)
-
-        def on_comment(text, stored):
-            if stored is not None and text.strip():
-                set_feedback_comment(assistant.settings, stored, text.strip())
-            return "", gr.update(visible=False)
-
-        textbox.submit(on_submit, [textbox, chatbot, turns], [chatbot, turns, textbox])
-        chatbot.example_select(on_example, [chatbot, turns], [chatbot, turns, textbox])
-        chatbot.like(on_like, [turns], [feedback_id, comment_row])
-        send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
-        new_chat.click(lambda: ([], [], None, gr.update(visible=False)), None, [chatbot, turns, feedback_id, comment_row])
+            with gr.Tab("Quality", elem_id="quality-tab"):
+                build_quality_tab(assistant)
     return blocks
 
 
-def mount_ui(app: FastAPI, assistant: Assistant) -> FastAPI:
+def build_chat(assistant: Assistant) -> None:
+    """The conversation: chatbot, question box, examples, thumbs and comments."""
+    turns = gr.State([])
+    feedback_id = gr.State(None)
+    chatbot = gr.Chatbot(
+        label="Conversation",
+        show_label=False,
+        height="60vh",
+        buttons=["copy"],
+        feedback_options=("Like", "Dislike"),
+        placeholder="Ask about export rules, tariffs, financing programmes or who to contact.",
+        examples=[{"text": example} for example in EXAMPLES],
+        elem_id="chat",
+    )
+    with gr.Row():
+        textbox = gr.Textbox(
+            placeholder="Ask a question about the documents…",
+            show_label=False,
+            scale=8,
+            autofocus=True,
+            submit_btn=True,
+            elem_id="question",
+        )
+        new_chat = gr.Button("New chat", scale=1, variant="secondary", elem_id="new-chat")
+    with gr.Row(visible=False, elem_id="feedback-comment") as comment_row:
+        comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
+        send_comment = gr.Button("Send comment", scale=1)
+
+    def on_submit(message, chat, state):
+        yield from respond(assistant, message, chat, state)
+
+    def on_example(selection: gr.SelectData, chat, state):
+        yield from respond(assistant, selection.value["text"], chat, state)
+
+    def on_like(data: gr.LikeData, state):
+        if data.liked is None:  # the thumb was taken back
+            return None, gr.update(visible=False)
+        stored = record_feedback(assistant, state, data.index, bool(data.liked))
+        return stored, gr.update(visible=stored is not None)
+
+    def on_comment(text, stored):
+        if stored is not None and text.strip():
+            set_feedback_comment(assistant.settings, stored, text.strip())
+        return "", gr.update(visible=False)
+
+    textbox.submit(on_submit, [textbox, chatbot, turns], [chatbot, turns, textbox])
+    chatbot.example_select(on_example, [chatbot, turns], [chatbot, turns, textbox])
+    chatbot.like(on_like, [turns], [feedback_id, comment_row])
+    send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
+    new_chat.click(lambda: ([], [], None, gr.update(visible=False)), None, [chatbot, turns, feedback_id, comment_row])
+
+
+def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
     """Mount the chat at `/` with a system-font theme (no web fonts fetched) and no footer."""
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
     return gr.mount_gradio_app(
-        app, build_ui(assistant), path="/", footer_links=[], theme=theme, css=CSS
+        app, build_ui(assistant, staff), path="/", footer_links=[], theme=theme, css=CSS
     )

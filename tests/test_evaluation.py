@@ -95,14 +95,16 @@ def test_summarise_hand_made_results() -> None:
     summary = summarise(results)
     assert summary["questions"] == 5
     assert summary["answerable"] == 3 and summary["out_of_scope"] == 2
-    assert summary["recall@1"] == pytest.approx(round((1 + 0 + 0) / 3, 4))
-    assert summary["recall@5"] == pytest.approx(round((1 + 0.5 + 0) / 3, 4))
-    assert summary["mrr"] == pytest.approx(round((1 + 1 / 3 + 0) / 3, 4))
-    assert summary["evidence_in_answer"] == pytest.approx(round(1 / 3, 4))
-    assert summary["refusal_accuracy"] == 0.5
-    assert summary["false_refusals"] == pytest.approx(round(1 / 3, 4))
-    assert summary["latency_p50_ms"] == 30.0
-    assert summary["latency_p95_ms"] == 48.0
+    assert summary["retrieval.recall@1"] == pytest.approx(round((1 + 0 + 0) / 3, 4))
+    assert summary["retrieval.recall@5"] == pytest.approx(round((1 + 0.5 + 0) / 3, 4))
+    assert summary["retrieval.mrr"] == pytest.approx(round((1 + 1 / 3 + 0) / 3, 4))
+    assert summary["answers.evidence_in_answer"] == pytest.approx(round(1 / 3, 4))
+    assert summary["refusals.recall"] == 0.5
+    # Two refusals, one of them on an out-of-scope question.
+    assert summary["refusals.precision"] == 0.5
+    assert summary["refusals.false_refusal_rate"] == pytest.approx(round(1 / 3, 4))
+    assert summary["latency.total.p50_ms"] == 30.0
+    assert summary["latency.total.p95_ms"] == 48.0
 
 
 # --- percentile -----------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""`assistant eval` and `assistant feedback`: what staff use to judge answer quality."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from assistant.cli_common import console, errors, fail, open_assistant, state
+from assistant.evaluation import GoldenSetError, check_golden, load_golden, run, suggest_refusal_threshold
+from assistant.evaluation.compare import compare_reports
+from assistant.evaluation.gate import describe, load_thresholds
+from assistant.evaluation.report import build_report, load_report, write_report
+
+
+def corpus_documents(corpus_dir: Path) -> dict[str, str]:
+    """Corpus texts keyed by their path as golden sets name them (`corpus/x.md`)."""
+    from assistant.documents import load_paths
+
+    documents = {}
+    for document in load_paths([corpus_dir]).documents:
+        path = Path(document.metadata["path"])
+        try:
+            key = str(path.relative_to(Path.cwd()))
+        except ValueError:
+            key = str(path)
+        documents[key] = document.page_content
+    return documents
+
+
+def evaluate(
+    golden: Annotated[Path | None, typer.Option("--set", help="Golden set (default evals/golden.jsonl).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report directory (default evals/reports/<time>).")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="Compare this run with an earlier report.")] = None,
+    compare: Annotated[
+        tuple[Path, Path] | None, typer.Option(help="Compare two reports (OLD NEW) without running.")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Only validate the golden set.")] = False,
+    calibrate: Annotated[bool, typer.Option(help="Measure relevance with refusals off; suggest a threshold.")] = False,
+    gate: Annotated[bool, typer.Option(help="Exit 1 when a metric misses evals/thresholds.toml.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Run a golden set through the assistant and write report.json + report.html."""
+    settings = state.settings
+    if compare:
+        compare_command(*compare, out)
+        return
+    golden = golden or settings.golden_set
+    items = validated_golden(golden, settings.corpus_dir)
+    if check:
+        console.print(f"{golden}: {len(items)} questions, no problems found.")
+        return
+    if calibrate:
+        state.settings = settings = settings.model_copy(update={"refusal_threshold": 0.0})
+    thresholds = load_thresholds(settings.thresholds_file) if settings.thresholds_file.exists() else None
+    with open_assistant("eval") as assistant:
+        assistant.warm_up()
+        results = run(assistant, items)
+        report = build_report(assistant, results, golden, None if calibrate else thresholds)
+    if calibrate:
+        sys.stdout.write(json.dumps(suggest_refusal_threshold(results), indent=2) + "\n")
+        return
+    comparison = compare_reports(load_report(baseline), report) if baseline else None
+    out = out or settings.reports_dir / time.strftime("%Y%m%d-%H%M%S")
+    html_path = write_report(report, out, comparison)
+    if as_json:
+        sys.stdout.write(json.dumps(report["metrics"], indent=2) + "\n")
+    else:
+        print_metrics(report)
+        if comparison:
+            print_comparison(comparison)
+        console.print(f"Report: {html_path}", soft_wrap=True)
+    if report["gate"]["failures"]:
+        errors.print("[bold red]Quality gate failed:[/]")
+        for line in describe(report["gate"]["failures"]):
+            errors.print(f"  {escape(line)}")
+        if gate:
+            raise typer.Exit(1)
+    elif thresholds:
+        console.print("[green]Quality gate passed[/] (evals/thresholds.toml).")
+
+
+def validated_golden(path: Path, corpus_dir: Path) -> list:
+    """Load and check a golden set; refuse it with every problem listed."""
+    if not path.exists():
+        raise fail(f"No golden set at {path}.")
+    try:
+        items = load_golden(path)
+    except GoldenSetError as error:
+        raise fail(f"{path}: {error}") from None
+    problems = check_golden(items, corpus_documents(corpus_dir))
+    if problems:
+        for problem in problems:
+            errors.print(f"  {escape(problem)}")
+        raise fail(f"{path} has {len(problems)} problem(s); fix them before evaluating.")
+    return items
+
+
+def print_metrics(report: dict[str, Any]) -> None:
+    """The summary table with thresholds and pass/fail."""
+    minimum, maximum = report["thresholds"]["minimum"], report["thresholds"]["maximum"]
+    failed = {failure["metric"] for failure in report["gate"]["failures"]}
+    table = Table("metric", "value", "threshold", "", box=None)
+    for name, value in report["metrics"].items():
+        bound = f">= {minimum[name]}" if name in minimum else f"<= {maximum[name]}" if name in maximum else ""
+        verdict = "[red]FAIL[/]" if name in failed else ("[green]ok[/]" if bound else "")
+        table.add_row(name, "–" if value is None else str(value), bound, verdict)
+    console.print(table)
+
+
+def print_comparison(comparison: dict[str, Any]) -> None:
+    """Metric deltas, then the questions that moved."""
+    table = Table("metric", "old", "new", "delta", box=None)
+    for delta in comparison["deltas"]:
+        if delta["direction"] == "same":
+            continue
+        colour = "green" if delta["direction"] == "better" else "red"
+        table.add_row(delta["metric"], str(delta["old"]), str(delta["new"]), f"[{colour}]{delta['delta']:+}[/]")
+    console.print(table)
+    for label, entries in (("Worse", comparison["worse"]), ("Better", comparison["better"])):
+        console.print(f"[bold]{label}: {len(entries)} question(s)[/]")
+        for entry in entries:
+            change = ", ".join(entry["lost"] or entry["gained"])
+            console.print(f"  {entry['id']} ({entry['type']}) {escape(entry['question'])} — {escape(change)}")
+
+
+def compare_command(old_path: Path, new_path: Path, out: Path | None) -> None:
+    """`--compare OLD NEW`: print the comparison and write compare.html."""
+    from assistant.evaluation.html_report import render_comparison
+
+    try:
+        comparison = compare_reports(load_report(old_path), load_report(new_path))
+    except (OSError, ValueError, KeyError) as error:
+        raise fail(f"Cannot compare: {error}") from None
+    print_comparison(comparison)
+    target = out or (new_path if new_path.is_dir() else new_path.parent)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "compare.html").write_text(render_comparison(comparison), encoding="utf-8")
+    console.print(f"Comparison: {target / 'compare.html'}", soft_wrap=True)
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+feedback_app = typer.Typer(help="Thumbs up/down from the chat and the API.", no_args_is_help=True)
+
+
+@feedback_app.command("list")
+def feedback_list(
+    rating: Annotated[str | None, typer.Option(help="Only 'up' or 'down'.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """Recent feedback, newest first."""
+    from assistant.store import list_feedback
+
+    for row in list_feedback(state.settings, rating=rating, limit=limit):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at or 0))
+        comment = f" — {escape(row.comment)}" if row.comment else ""
+        console.print(f"#{row.id} {when} [{row.rating}] {escape(row.question)}{comment}", soft_wrap=True)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="Candidates file (JSONL).")] = Path("evals/candidates.jsonl"),
+    rating: Annotated[str, typer.Option(help="Which thumbs to export.")] = "down",
+) -> None:
+    """Write feedback as golden-set candidates, with the bad answer attached, for a staff
+    member to complete with the type, the right answer and the evidence."""
+    from assistant.evaluation.feedback import export_candidates
+
+    count = export_candidates(state.settings, out, rating)
+    console.print(f"Wrote {count} candidate(s) to {out}. Fill in type, reference and evidence, then "
+                  "append them to the golden set (`assistant eval --check` validates).", soft_wrap=True)

@@ -1,0 +1,41 @@
+"""Thresholds: the minimum (or maximum) each metric may reach before the gate fails."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+
+def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
+    """`[minimum]` and `[maximum]` tables of metric name -> bound."""
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {
+        "minimum": {str(k): float(v) for k, v in data.get("minimum", {}).items()},
+        "maximum": {str(k): float(v) for k, v in data.get("maximum", {}).items()},
+    }
+
+
+def check(metrics: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """Every metric on the wrong side of its bound (a missing metric fails too)."""
+    failed = []
+    for kind, bounds in (("minimum", thresholds.get("minimum", {})), ("maximum", thresholds.get("maximum", {}))):
+        for name, bound in bounds.items():
+            value = metrics.get(name)
+            too_low = kind == "minimum" and (value is None or value < bound)
+            too_high = kind == "maximum" and (value is None or value > bound)
+            if too_low or too_high:
+                failed.append({"metric": name, "value": value, kind: bound})
+    return failed
+
+
+def describe(failed: list[dict[str, Any]]) -> list[str]:
+    """One line per failure, for the terminal."""
+    lines = []
+    for failure in failed:
+        if "minimum" in failure:
+            lines.append(f"{failure['metric']} = {failure['value']} is below the minimum {failure['minimum']}")
+        else:
+            lines.append(f"{failure['metric']} = {failure['value']} is above the maximum {failure['maximum']}")
+    return lines

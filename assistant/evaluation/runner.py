@@ -1,0 +1,219 @@
+"""Runs a golden set through the same `Assistant` the users talk to and scores each
+question; `summarise` turns the per-question results into the report's metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.chain import Message
+from assistant.citations import Answer, SupportChecker, strip_markers
+from assistant.evaluation.golden import GoldenItem
+from assistant.evaluation.metrics import (
+    citation_scores,
+    evidence_ranks,
+    ndcg_at,
+    normalise,
+    percentile,
+    recall_at,
+    reciprocal_rank,
+    token_f1,
+)
+from assistant.service import Assistant
+
+RANK_DEPTH = 10
+STAGES = ("condense", "retrieve", "answer", "total")
+
+
+@dataclass
+class ItemResult:
+    """What happened to one golden question."""
+
+    item: GoldenItem
+    answer: Answer
+    ranks: list[int | None]  # per evidence quote: rank of the first passage holding it
+    latency_ms: float
+    passages: list[dict[str, Any]] = field(default_factory=list)  # top 10, best first
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    token_f1: float | None = None
+    semantic_similarity: float | None = None
+
+    def recall_at(self, k: int) -> float:
+        return recall_at(self.ranks, k)
+
+    @property
+    def reciprocal_rank(self) -> float:
+        return reciprocal_rank(self.ranks)
+
+    @property
+    def ndcg(self) -> float:
+        return ndcg_at(self.ranks, RANK_DEPTH)
+
+    @property
+    def evidence_in_answer(self) -> bool:
+        answer = normalise(strip_markers(self.answer.answer))
+        return any(normalise(quote) in answer for quote in self.item.evidence)
+
+    def checks(self) -> dict[str, bool]:
+        """Pass/fail per aspect; the report lists the failed ones, compare tracks flips."""
+        if not self.item.answerable:
+            return {"refusal_correct": self.answer.refused}
+        checks = {
+            "retrieved": self.recall_at(5) == 1.0,
+            "answered": not self.answer.refused,
+            "evidence_in_answer": self.evidence_in_answer,
+        }
+        if self.citation_recall is not None:
+            checks["citations_supported"] = self.citation_recall == 1.0
+        return checks
+
+
+def history_for(item: GoldenItem, items: dict[str, GoldenItem], answers: dict[str, Answer]) -> list[Message]:
+    """Explicit history, or the turn a follow-up follows with the answer actually given."""
+    if item.history:
+        return [{"role": m["role"], "content": m["content"]} for m in item.history]
+    if item.follows and item.follows in items and item.follows in answers:
+        return [
+            {"role": "user", "content": items[item.follows].question},
+            {"role": "assistant", "content": answers[item.follows].answer},
+        ]
+    return []
+
+
+def run(
+    assistant: Assistant,
+    items: list[GoldenItem],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ItemResult]:
+    """Ask every question and score what came back."""
+    checker = SupportChecker(assistant.corpus.embeddings)
+    embeddings = assistant.corpus.embeddings
+    by_id = {item.id: item for item in items}
+    answers: dict[str, Answer] = {}
+    results = []
+    for number, item in enumerate(items, start=1):
+        started = time.perf_counter()
+        answer = assistant.ask(item.question, history=history_for(item, by_id, answers))
+        latency = (time.perf_counter() - started) * 1000
+        answers[item.id] = answer
+        ranked = assistant.retriever.retrieve(answer.standalone_question, k=RANK_DEPTH)
+        texts = [p.text for p in ranked]
+        result = ItemResult(
+            item,
+            answer,
+            evidence_ranks(texts, item.evidence) if item.answerable else [],
+            latency,
+            passages=[
+                {"rank": i + 1, "title": p.title, "path": p.path, "text": p.text, "score": round(p.score, 5)}
+                for i, p in enumerate(ranked)
+            ],
+        )
+        if item.answerable:
+            _score_answer(result, checker, embeddings)
+        results.append(result)
+        if progress:
+            progress(number, len(items))
+    return results
+
+
+def _score_answer(result: ItemResult, checker: SupportChecker, embeddings) -> None:  # type: ignore[no-untyped-def]
+    answer = result.answer
+    text = strip_markers(answer.answer)
+    result.token_f1 = token_f1(text, result.item.reference)
+    vectors = embeddings.embed_sentences([text, result.item.reference])
+    result.semantic_similarity = float(sum(a * b for a, b in zip(vectors[0], vectors[1], strict=True)))
+    if not answer.refused and answer.sentences:
+        passages = {c.n: c.quote for c in answer.citations}
+        recall, precision = citation_scores(
+            [(s.text, s.citations) for s in answer.sentences], passages, checker.supports
+        )
+        result.citation_recall, result.citation_precision = recall, precision
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarise(results: list[ItemResult]) -> dict[str, Any]:
+    """Every metric of a run, flat, under dotted names (see `metrics.DEFINITIONS`)."""
+    answerable = [r for r in results if r.item.answerable]
+    out_of_scope = [r for r in results if not r.item.answerable]
+    refused = [r for r in results if r.answer.refused]
+    cited = [r for r in answerable if r.citation_recall is not None]
+    summary: dict[str, Any] = {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "out_of_scope": len(out_of_scope),
+    }
+    for k in (1, 3, 5, 10):
+        summary[f"retrieval.recall@{k}"] = _mean([r.recall_at(k) for r in answerable])
+    summary["retrieval.mrr"] = _mean([r.reciprocal_rank for r in answerable])
+    summary["retrieval.ndcg@10"] = _mean([r.ndcg for r in answerable])
+    summary["answers.evidence_in_answer"] = _mean([float(r.evidence_in_answer) for r in answerable])
+    summary["answers.token_f1"] = _mean([r.token_f1 for r in answerable if r.token_f1 is not None])
+    summary["answers.semantic_similarity"] = _mean(
+        [r.semantic_similarity for r in answerable if r.semantic_similarity is not None]
+    )
+    summary["citations.recall"] = _mean([r.citation_recall for r in cited if r.citation_recall is not None])
+    summary["citations.precision"] = _mean(
+        [r.citation_precision for r in cited if r.citation_precision is not None]
+    )
+    summary["refusals.recall"] = _mean([float(r.answer.refused) for r in out_of_scope])
+    summary["refusals.precision"] = (
+        round(sum(not r.item.answerable for r in refused) / len(refused), 4) if refused else (1.0 if results else None)
+    )
+    summary["refusals.false_refusal_rate"] = _mean([float(r.answer.refused) for r in answerable])
+    for stage in STAGES:
+        values = [r.answer.timings_ms.get(stage, 0.0) for r in results] if stage != "total" else [r.latency_ms for r in results]
+        summary[f"latency.{stage}.p50_ms"] = round(percentile(values, 0.5), 2)
+        summary[f"latency.{stage}.p95_ms"] = round(percentile(values, 0.95), 2)
+    return summary
+
+
+def by_type(results: list[ItemResult]) -> dict[str, dict[str, Any]]:
+    """The same metrics for each question type."""
+    types = sorted({r.item.type for r in results})
+    return {kind: summarise([r for r in results if r.item.type == kind]) for kind in types}
+
+
+def failures(results: list[ItemResult]) -> list[dict[str, Any]]:
+    """Questions that failed a check, with the checks they failed."""
+    listed = []
+    for result in results:
+        failed = [name for name, passed in result.checks().items() if not passed]
+        if failed:
+            listed.append(
+                {"id": result.item.id, "type": result.item.type, "question": result.item.question,
+                 "failed": failed, "answer": result.answer.answer}
+            )
+    return listed
+
+
+def suggest_refusal_threshold(results: list[ItemResult], max_false_refusals: float = 0.05) -> dict[str, Any]:
+    """The threshold that refuses the most out-of-scope questions while wrongly refusing at
+    most `max_false_refusals` of answerable ones. Run with `refusal_threshold=0` so that
+    every question yields its best relevance."""
+    answerable = sorted(r.answer.relevance for r in results if r.item.answerable)
+    out_of_scope = sorted(r.answer.relevance for r in results if not r.item.answerable)
+    scored = []
+    candidates = sorted(set(answerable + out_of_scope))
+    for low, high in zip([0.0, *candidates], [*candidates, 1.0], strict=True):
+        threshold = round((low + high) / 2, 4)
+        false_refusals = sum(v < threshold for v in answerable) / max(len(answerable), 1)
+        refused = sum(v < threshold for v in out_of_scope) / max(len(out_of_scope), 1)
+        if false_refusals <= max_false_refusals:
+            scored.append(((refused, -false_refusals), threshold, refused, false_refusals))
+    top = max(key for key, *_ in scored)
+    tied = [row for row in scored if row[0] == top]
+    # Of equally good thresholds, the middle one leaves the most margin on both sides.
+    _, threshold, refused, false_refusals = tied[len(tied) // 2]
+    return {
+        "threshold": threshold,
+        "refusal_accuracy": round(refused, 4),
+        "false_refusals": round(false_refusals, 4),
+        "answerable_relevance": [round(v, 3) for v in answerable],
+        "out_of_scope_relevance": [round(v, 3) for v in out_of_scope],
+    }
