@@ -279,6 +279,8 @@ def _sse(
                     "citations": answer["citations"],
                     "refused": answer["refused"],
                     "closest_topics": answer["closest_topics"],
+                    "sentences": answer["sentences"],
+                    "notes": answer["notes"],
                 },
             )
             yield sse_event(

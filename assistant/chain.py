@@ -52,12 +52,8 @@ def _timed(name: str, step: Callable[[dict[str, Any]], Any]) -> Runnable:
     return RunnableLambda(run, name=name)
 
 
-def build_chain(condenser: Condenser, retriever: HybridRetriever, answerer: Answerer) -> Runnable:
-    """condense -> retrieve -> answer, as one Runnable.
-
-    Input: `{"question": str, "history": list[Message], "filters": Filters | None}`.
-    Output: an `Answer` with per-step timings.
-    """
+def build_prepare(condenser: Condenser, retriever: HybridRetriever) -> Runnable:
+    """condense -> retrieve: the part of the chain that streaming shares with `invoke`."""
 
     def condense(state: dict[str, Any]) -> str:
         return condenser(state["question"], state.get("history") or [])
@@ -66,20 +62,32 @@ def build_chain(condenser: Condenser, retriever: HybridRetriever, answerer: Answ
         filters: Filters | None = state.get("filters")
         return retriever.retrieve(state["condense"], filters)
 
+    return _timed("condense", condense) | _timed("retrieve", retrieve)
+
+
+def finish_answer(answer: Answer, timings_ms: dict[str, float], answerer: Answerer) -> Answer:
+    """Attach the step timings; the answerer's own label wins when it fell back."""
+    answer.timings_ms = {key: round(value, 2) for key, value in timings_ms.items()}
+    if not answer.answerer or answer.answerer == "extractive":
+        answer.answerer = getattr(answerer, "name", type(answerer).__name__)
+    return answer
+
+
+def build_chain(condenser: Condenser, retriever: HybridRetriever, answerer: Answerer) -> Runnable:
+    """condense -> retrieve -> answer, as one Runnable.
+
+    Input: `{"question": str, "history": list[Message], "filters": Filters | None}`.
+    Output: an `Answer` with per-step timings.
+    """
+
     def answer(state: dict[str, Any]) -> Answer:
         return answerer.answer(state["question"], state["condense"], state["retrieve"])
 
     def finish(state: dict[str, Any]) -> Answer:
-        result: Answer = state["answer"]
-        result.timings_ms = {
-            key: round(value, 2) for key, value in state["timings_ms"].items()
-        }
-        result.answerer = getattr(answerer, "name", type(answerer).__name__)
-        return result
+        return finish_answer(state["answer"], state["timings_ms"], answerer)
 
     return (
-        _timed("condense", condense)
-        | _timed("retrieve", retrieve)
+        build_prepare(condenser, retriever)
         | _timed("answer", answer)
         | RunnableLambda(finish, name="finish")
     )

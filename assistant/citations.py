@@ -78,6 +78,8 @@ class Answer:
     answerer: str = "extractive"
     # How well the best evidence matches the question (0..1); refusals are judged on it.
     relevance: float = 0.0
+    # Hashes of the prompt files that produced this answer (empty for the extractive one).
+    prompt_versions: dict[str, str] = field(default_factory=dict)
     # Every passage the answerer saw, best first, for evaluation and debugging.
     passages: list[Passage] = field(default_factory=list)
 

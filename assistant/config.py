@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -68,9 +68,25 @@ class Settings(BaseSettings):
     )
 
     # Answering
-    answerer: Literal["extractive", "llm"] = Field(
-        "extractive", description="`extractive` needs no LLM; `llm` uses the configured model."
+    llm: Literal["none", "openai", "ollama"] = Field(
+        "none",
+        description=(
+            "`none`: the extractive answerer, no LLM. `openai`: any OpenAI-compatible server "
+            "(vLLM, llama.cpp, LM Studio, Ollama's /v1, OpenAI) at llm_base_url. `ollama`: "
+            "Ollama's own API."
+        ),
     )
+    llm_base_url: str | None = Field(
+        None, description="Server URL, e.g. http://localhost:8000/v1 (OpenAI's when unset)."
+    )
+    llm_model: str = Field("", description="Model name as the server knows it.")
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key, if the server needs one (kept out of logs and reports)."
+    )
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds before the LLM call gives up.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
+    prompts_dir: Path = Field(Path("prompts"), description="Folder of the prompt templates.")
     answer_max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an answer.")
     refusal_threshold: float = Field(
         # `assistant eval --calibrate` on evals/golden.jsonl (64 questions, chunk_size 900):
@@ -107,6 +123,11 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
     max_history_messages: int = Field(40, ge=0, description="Conversation turns kept per request.")
+
+    @property
+    def answerer(self) -> str:
+        """`extractive`, or `llm` when an LLM is configured."""
+        return "extractive" if self.llm == "none" else "llm"
 
     @property
     def chroma_dir(self) -> Path:

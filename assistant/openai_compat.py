@@ -108,6 +108,8 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "citations": data["citations"],
         "refused": answer.refused,
+        "sentences": data["sentences"],
+        "notes": data["notes"],
     }
 
 
@@ -140,6 +142,8 @@ def stream_completion(assistant: Assistant, question: str, history: list, model:
                     "stop",
                     citations=answer.to_dict()["citations"],
                     refused=answer.refused,
+                    sentences=answer.to_dict()["sentences"],
+                    notes=answer.notes,
                 )
     except Exception:  # in-band error, as OpenAI-compatible servers do; never a trace
         error = {"error": {"message": "The answer failed on the server; please retry.", "type": "internal"}}

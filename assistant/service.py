@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -10,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.answering import Answerer
 from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.chain import Condenser, Message, build_chain, condense_by_rules
-from assistant.citations import Answer
+from assistant.chain import Condenser, Message, build_chain, build_prepare, condense_by_rules, finish_answer
+from assistant.citations import Answer, SupportChecker
 from assistant.config import Settings
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
@@ -42,7 +42,9 @@ class Assistant:
         self._corpus: CorpusIndex | None = None
         self._retriever: HybridRetriever | None = None
         self._chain = None
-        self._lock = threading.Lock()
+        self._prepare = None
+        self._answerer: Answerer | None = None
+        self._lock = threading.RLock()  # _get_chain builds the corpus while holding it
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -70,21 +72,53 @@ class Assistant:
 
     def _get_chain(self):
         if self._chain is None:
-            self._chain = build_chain(self.make_condenser(), self.retriever, self.make_answerer())
+            with self._lock:
+                if self._chain is None:
+                    condenser = self.make_condenser()
+                    self._answerer = self.make_answerer()
+                    self._prepare = build_prepare(condenser, self.retriever)
+                    self._chain = build_chain(condenser, self.retriever, self._answerer)
         return self._chain
 
-    def make_condenser(self) -> Condenser:
-        """The follow-up condenser for these settings."""
-        return condense_by_rules
+    def _chat_model(self):
+        if not hasattr(self, "_model"):
+            from assistant.llm import make_chat_model
 
-    def make_answerer(self) -> ExtractiveAnswerer:
-        """The answerer for these settings."""
+            self._model = make_chat_model(self.settings)
+        return self._model
+
+    def prompts(self):
+        """The prompt templates (loaded from files when an LLM is configured)."""
+        from assistant.prompts import load_prompts
+
+        return load_prompts(self.settings.prompts_dir)
+
+    def make_condenser(self) -> Condenser:
+        """The follow-up condenser for these settings: the LLM's when one is configured."""
+        if self.settings.llm == "none":
+            return condense_by_rules
+        from assistant.answering.llm import LLMCondenser
+
+        return LLMCondenser(self._chat_model(), self.prompts()["condense"], fallback=condense_by_rules)
+
+    def make_extractive_answerer(self) -> ExtractiveAnswerer:
         retriever = self.retriever
         return ExtractiveAnswerer(
             embeddings=self.corpus.embeddings,
             idf=retriever.idf,
             refusal_threshold=self.settings.refusal_threshold,
             max_sentences=self.settings.answer_max_sentences,
+        )
+
+    def make_answerer(self) -> Answerer:
+        """The answerer for these settings: extractive, or the LLM with extractive fallback."""
+        extractive = self.make_extractive_answerer()
+        if self.settings.llm == "none":
+            return extractive
+        from assistant.answering.llm import LLMAnswerer
+
+        return LLMAnswerer(
+            self._chat_model(), self.prompts(), SupportChecker(self.corpus.embeddings), fallback=extractive
         )
 
     # --- questions --------------------------------------------------------------------
@@ -124,15 +158,23 @@ class Assistant:
         history: list[Message] | None = None,
         filters: Filters | None = None,
     ) -> Iterator[StreamEvent]:
-        """Answer as a stream of text pieces, then the complete `Answer`.
-
-        The extractive answer exists whole once its sentences are chosen; it is sent word
-        by word so every surface renders all answerers the same way.
-        """
-        answer = self.ask(question, history, filters)
-        for piece in re.findall(r"\S+\s*|\s+", answer.answer):
-            yield StreamEvent("token", piece)
-        yield StreamEvent("answer", answer)
+        """Answer as a stream of text pieces, then the complete `Answer` (whose text is
+        final: an LLM answer that fell back replaces what was streamed)."""
+        question = self.validate_question(question)
+        started = time.perf_counter()
+        self._get_chain()
+        state = self._prepare.invoke(
+            {"question": question, "history": _clean_history(history), "filters": filters}
+        )
+        answering = time.perf_counter()
+        for item in self._answerer.stream(question, state["condense"], state["retrieve"]):
+            if isinstance(item, str):
+                yield StreamEvent("token", item)
+                continue
+            timings = {**state["timings_ms"], "answer": (time.perf_counter() - answering) * 1000}
+            answer = finish_answer(item, timings, self._answerer)
+            answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+            yield StreamEvent("answer", answer)
 
     def stats(self) -> dict[str, Any]:
         """What is loaded: for /healthz and the chat's header."""

@@ -42,6 +42,9 @@ CSS = """
 .mia-refusal { border: 1px dashed #b7791f; background: #fffaf0; border-radius: 6px; padding: 0.4em 0.8em; color: #5f4b1e; }
 .mia-refusal-label { display: inline-block; font-weight: 700; font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.04em; color: #975a16; }
 .mia-refusal p { margin: 0.3em 0; }
+.mia-unsupported { text-decoration: underline wavy #b42318; text-underline-offset: 3px; }
+.mia-unsupported::after { content: " (unsupported)"; color: #b42318; font-size: 0.8em; }
+.mia-note { font-size: 0.85em; color: #975a16; margin: 0.2em 0; }
 footer { display: none !important; }
 .mia-report table { border-collapse: collapse; font-size: 0.9em; }
 .mia-report td, .mia-report th { padding: 2px 10px; border-bottom: 1px solid var(--border-color-primary); text-align: left; }
@@ -110,7 +113,32 @@ def format_answer(answer: dict[str, Any]) -> str:
             '<div class="mia-refusal"><span class="mia-refusal-label">Not in the documents</span>'
             f"<p>The documents do not answer this question.</p>{closest}</div>"
         )
-    return escape_markdown(answer["answer"]) + "\n\n" + format_sources(answer)
+    return answer_text_html(answer) + notes_html(answer) + "\n\n" + format_sources(answer)
+
+
+def answer_text_html(answer: dict[str, Any]) -> str:
+    """The answer text; sentences no cited source supports are marked as such."""
+    text = answer["answer"]
+    unsupported = [s["text"] for s in answer.get("sentences") or [] if not s.get("supported", True)]
+    parts, cursor = [], 0
+    for sentence in unsupported:
+        start = text.find(sentence, cursor)
+        if start < 0:
+            continue
+        parts.append(escape_markdown(text[cursor:start]))
+        parts.append(
+            '<span class="mia-unsupported" title="No cited source supports this sentence">'
+            f"{html.escape(sentence)}</span>"
+        )
+        cursor = start + len(sentence)
+    parts.append(escape_markdown(text[cursor:]))
+    return "".join(parts)
+
+
+def notes_html(answer: dict[str, Any]) -> str:
+    """Notes the user should see: a fallback, removed citations, unsupported sentences."""
+    notes = [note for note in answer.get("notes") or [] if not note.startswith("best sentence")]
+    return "".join(f'\n\n<p class="mia-note">{html.escape(note)}</p>' for note in notes)
 
 
 def conversation(turns: list[dict[str, Any]]) -> list[dict[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Protocol
 
 from assistant.citations import Answer
@@ -18,6 +20,16 @@ class Answerer(Protocol):
     def answer(self, question: str, standalone_question: str, passages: list[Passage]) -> Answer:
         """Answer `question` (already condensed into `standalone_question`) from `passages`."""
         ...
+
+    def stream(self, question: str, standalone_question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+        """Text pieces as they are produced, then the complete `Answer`."""
+        ...
+
+
+def stream_words(answer: Answer) -> Iterator[str | Answer]:
+    """An answer that exists whole, sent word by word, then itself."""
+    yield from re.findall(r"\S+\s*|\s+", answer.answer)
+    yield answer
 
 
 def closest_topics(passages: list[Passage], limit: int = 3) -> list[str]:

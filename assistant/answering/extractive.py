@@ -11,12 +11,12 @@ sentence is copied verbatim, every citation can be checked character by characte
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.answering.base import refusal
+from assistant.answering.base import refusal, stream_words
 from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.questions import question_type, type_match
@@ -96,6 +96,10 @@ class ExtractiveAnswerer:
             return refused
         chosen = self._select(candidates)
         return self._compose(question, standalone_question, passages, chosen, candidates[0].relevance)
+
+    def stream(self, question: str, standalone_question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+        """The answer word by word (it exists whole once its sentences are chosen)."""
+        yield from stream_words(self.answer(question, standalone_question, passages))
 
     def score(self, question: str, standalone_question: str, passages: list[Passage]) -> list[Candidate]:
         """Every answerable sentence of `passages`, best first."""

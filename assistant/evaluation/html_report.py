@@ -20,7 +20,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -61,6 +61,15 @@ COUNT_DEFINITIONS = {
     "questions": "Questions in the golden set.",
     "answerable": "Questions the documents answer.",
     "out_of_scope": "Questions the documents do not answer: the assistant should refuse them.",
+}
+
+# What each per-question check means (see runner.ItemResult.checks).
+CHECK_DESCRIPTIONS = {
+    "retrieved": "every evidence quote is in the top 5 retrieved passages",
+    "answered": "an answerable question was answered, not refused",
+    "evidence_in_answer": "the answer contains at least one evidence quote",
+    "citations_supported": "every answer sentence is supported by the passages it cites",
+    "refusal_correct": "an out-of-scope question was refused",
 }
 
 # Per question: (key in question["metrics"], column header, tooltip, checked against 1.0).
@@ -127,7 +136,8 @@ def render_report(report: dict[str, Any], comparison: dict[str, Any] | None = No
         "types": _type_rows(report),
         "type_columns": [label for _, label in TYPE_COLUMNS],
         "question_metrics": [
-            {"key": key, "label": label, "title": title} for key, label, title, _ in QUESTION_METRICS
+            {"key": key, "label": label, "title": title}
+            for key, label, title, _ in QUESTION_METRICS
         ],
         "questions": questions,
         "question_types": sorted({q["type"] for q in questions}),
@@ -136,6 +146,7 @@ def render_report(report: dict[str, Any], comparison: dict[str, Any] | None = No
             "failed": sum(not q["passed"] for q in questions),
             "refused": sum(q["refused"] for q in questions),
         },
+        "checks": _checks_legend(report),
         "comparison": _comparison_view(comparison, link_questions=True) if comparison else None,
     }
     return _environment().get_template("report.html").render(**context)
@@ -169,7 +180,7 @@ def _environment() -> Environment:
 # --- formatting --------------------------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -253,7 +264,7 @@ def _when(created_at: Any) -> str:
         return str(created_at)
     offset = moment.strftime("%z")
     zone = "UTC" if offset in ("+0000", "-0000") else f"UTC{offset[:3]}:{offset[3:]}"
-    return f"{moment.strftime('%d %b %Y, %H:%M')} {zone}"
+    return f"{moment.strftime('%d %b %Y, %H:%M:%S')} {zone}"
 
 
 def safe_url(source: Any) -> str | None:
@@ -383,9 +394,11 @@ def _metric_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
     gate_failed = {f.get("metric") for f in (report.get("gate") or {}).get("failures") or []}
     definitions = report.get("definitions") or {}
     rows: dict[str, list[dict[str, Any]]] = {key: [] for key, _ in GROUPS}
+    shown: set[str] = set()
     for name, value in metrics.items():
         minimum, maximum = _bounds(report, name)
         status = _status(value, minimum, maximum)
+        definition = definition_for(name, definitions)
         if name in gate_failed:
             status = "fail"
         bound = []
@@ -400,9 +413,12 @@ def _metric_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "value": format_value(name, value),
                 "threshold": ", ".join(bound) or "–",
                 "status": status,
-                "definition": definition_for(name, definitions),
+                "definition": definition,
+                # Metrics that share a definition (recall@k, latency.*) print it once.
+                "show_definition": bool(definition) and definition not in shown,
             }
         )
+        shown.add(definition)
     return [{"title": title, "rows": rows[key]} for key, title in GROUPS if rows[key]]
 
 
@@ -419,10 +435,18 @@ def _type_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "questions": format_value("questions", metrics.get("questions", len(outcomes))),
                 "passed": f"{sum(outcomes)} / {len(outcomes)}" if outcomes else "–",
                 "all_passed": bool(outcomes) and all(outcomes),
-                "values": [format_value(name, metrics.get(name)) for name, _ in TYPE_COLUMNS],
+                "cells": [format_value(name, metrics.get(name)) for name, _ in TYPE_COLUMNS],
             }
         )
     return rows
+
+
+def _checks_legend(report: dict[str, Any]) -> list[dict[str, str]]:
+    names: dict[str, None] = {}
+    for question in report.get("questions") or []:
+        names.update(dict.fromkeys(question.get("checks") or {}))
+        names.update(dict.fromkeys(question.get("failed") or []))
+    return [{"name": str(n), "description": CHECK_DESCRIPTIONS.get(str(n), "")} for n in names]
 
 
 def _citation_view(citation: dict[str, Any]) -> dict[str, Any]:
@@ -536,7 +560,9 @@ def _comparison_view(comparison: dict[str, Any], link_questions: bool) -> dict[s
     deltas = []
     for delta in comparison.get("deltas") or []:
         name = str(delta.get("metric", ""))
-        direction = delta.get("direction") if delta.get("direction") in ("better", "worse") else "same"
+        direction = (
+            delta.get("direction") if delta.get("direction") in ("better", "worse") else "same"
+        )
         deltas.append(
             {
                 "metric": name,
@@ -553,7 +579,9 @@ def _comparison_view(comparison: dict[str, Any], link_questions: bool) -> dict[s
         "new_when": _when(new.get("created_at")),
         "settings": settings,
         "deltas": deltas,
-        "counts": {d: sum(x["direction"] == d for x in deltas) for d in ("better", "worse", "same")},
+        "counts": {
+            d: sum(x["direction"] == d for x in deltas) for d in ("better", "worse", "same")
+        },
         "worse": [_changed_question(e, link_questions) for e in comparison.get("worse") or []],
         "better": [_changed_question(e, link_questions) for e in comparison.get("better") or []],
         "added": [str(x) for x in comparison.get("added") or []],
@@ -587,62 +615,129 @@ def _no_data(axes: Any, message: str) -> None:
     axes.set_yticks([])
     for spine in axes.spines.values():
         spine.set_visible(False)
-    axes.text(0.5, 0.5, message, ha="center", va="center", color="#616e7c", fontsize=11,
-              transform=axes.transAxes)
+    axes.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        color="#616e7c",
+        fontsize=11,
+        transform=axes.transAxes,
+    )
 
 
-def _charts(report: dict[str, Any]) -> list[dict[str, str]]:
+def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
     from matplotlib import rc_context
 
-    with rc_context({"font.size": 9, "axes.titlesize": 11, "axes.titleweight": "bold",
-                     "axes.titlelocation": "left", "svg.fonttype": "none"}):
+    with rc_context(
+        {
+            "font.size": 9,
+            "axes.titlesize": 11,
+            "axes.titleweight": "bold",
+            "axes.titlelocation": "left",
+            "svg.fonttype": "none",
+        }
+    ):
         return [
-            {"title": "Quality metrics against their thresholds", "uri": _quality_chart(report),
-             "alt": "Horizontal bars: each quality metric from 0 to 1, with its minimum or maximum marked."},
-            {"title": "Key metrics by question type", "uri": _type_chart(report),
-             "alt": "Grouped bars per question type: recall@5, evidence in answer, token F1, "
-                    "refusal recall and false refusal rate."},
-            {"title": "Latency per stage", "uri": _latency_chart(report),
-             "alt": "Box plots of the milliseconds each stage took per question."},
+            {
+                "title": "Quality metrics against their thresholds",
+                "uri": _quality_chart(report),
+                "alt": "Horizontal bars: each quality metric from 0 to 1, "
+                "with its minimum or maximum marked.",
+                "wide": False,
+            },
+            {
+                "title": "Latency per stage",
+                "uri": _latency_chart(report),
+                "alt": "Box plots of the milliseconds each stage took per question.",
+                "wide": False,
+            },
+            {
+                "title": "Key metrics by question type",
+                "uri": _type_chart(report),
+                "alt": "Grouped bars per question type: recall@5, evidence in answer, token F1, "
+                "refusal recall and false refusal rate.",
+                "wide": True,
+            },
         ]
 
 
 def _quality_chart(report: dict[str, Any]) -> str:
     metrics = report.get("metrics") or {}
-    names = [n for n in metrics if _group_of(n) in ("retrieval", "answers", "citations", "refusals")]
+    names = [
+        n for n in metrics if _group_of(n) in ("retrieval", "answers", "citations", "refusals")
+    ]
     fig, axes = _figure(7.6, 0.34 * max(len(names), 3) + 1.0)
     if not names:
         _no_data(axes, "No quality metrics in this report")
         return _png(fig)
     names.reverse()  # first metric on top
     positions = range(len(names))
-    marker_labels: set[str] = set()
+    used: set[str] = set()
     for y, name in zip(positions, names, strict=True):
         value = metrics.get(name)
         minimum, maximum = _bounds(report, name)
         status = _status(value, minimum, maximum)
+        used.add(status or "none")
         colour = {"pass": GREEN, "fail": RED}.get(status or "", BLUE)
+        bounds = [b for b in (minimum, maximum) if _is_number(b)]
         if _is_number(value):
-            axes.barh(y, value, height=0.62, color=colour, alpha=0.85)
-            axes.text(min(value, 1.0) + 0.012, y, format_value(name, value), va="center",
-                      fontsize=8, color=INK)
+            axes.barh(y, min(value, 1.1), height=0.62, color=colour, alpha=0.85)
+            axes.text(
+                min(max([value, *bounds]), 1.0) + 0.015,
+                y,
+                format_value(name, value),
+                va="center",
+                fontsize=8,
+                color=INK,
+            )
         else:
-            axes.text(0.012, y, "– (no value)", va="center", fontsize=8, color="#616e7c")
+            axes.text(
+                max([0.0, *bounds]) + 0.015,
+                y,
+                "– (no value)",
+                va="center",
+                fontsize=8,
+                color=RED if status == "fail" else "#616e7c",
+            )
         for bound, kind in ((minimum, "minimum"), (maximum, "maximum")):
-            if bound is None:
-                continue
-            label = kind if kind not in marker_labels else None
-            marker_labels.add(kind)
-            axes.plot([bound, bound], [y - 0.42, y + 0.42], color=INK, linewidth=2.2,
-                      linestyle="-" if kind == "minimum" else "--", label=label, solid_capstyle="butt")
+            if _is_number(bound):
+                used.add(kind)
+                axes.plot(
+                    [bound, bound],
+                    [y - 0.42, y + 0.42],
+                    color=INK,
+                    linewidth=2.2,
+                    linestyle="-" if kind == "minimum" else (0, (1.2, 0.8)),
+                    solid_capstyle="butt",
+                )
     axes.set_yticks(list(positions), [f"{label_for(n)}" for n in names])
     axes.set_xlim(0, 1.12)
     axes.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
     axes.grid(axis="x", color="#e4e7eb", linewidth=0.8)
     axes.set_axisbelow(True)
     axes.set_xlabel("score (0 – 1)", color="#616e7c")
-    if marker_labels:
-        axes.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.0, 1.0), ncols=2)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    legend = [
+        (Patch(color=GREEN, alpha=0.85), "meets its threshold", "pass"),
+        (Patch(color=RED, alpha=0.85), "misses its threshold", "fail"),
+        (Patch(color=BLUE, alpha=0.85), "no threshold", "none"),
+        (Line2D([], [], color=INK, linewidth=2.2), "minimum", "minimum"),
+        (Line2D([], [], color=INK, linewidth=2.2, linestyle=(0, (1.2, 0.8))), "maximum", "maximum"),
+    ]
+    shown = [(handle, label) for handle, label, key in legend if key in used]
+    axes.legend(
+        [h for h, _ in shown],
+        [label for _, label in shown],
+        loc="lower left",
+        bbox_to_anchor=(-0.02, 1.0),
+        ncols=3,
+        fontsize=8,
+        frameon=False,
+    )
     return _png(fig)
 
 
@@ -662,7 +757,14 @@ def _type_chart(report: dict[str, Any]) -> str:
                 xs.append(x - 0.4 + width * (i + 0.5))
                 ys.append(value)
         axes.bar(xs, ys, width=width * 0.92, color=SERIES[i % len(SERIES)], label=label)
-    axes.set_xticks(range(len(kinds)), [k.replace("_", " ") for k in kinds])
+    counts = [by_type[k].get("questions") for k in kinds]
+    axes.set_xticks(
+        range(len(kinds)),
+        [
+            k.replace("_", " ") + (f"\n({n})" if _is_number(n) else "")
+            for k, n in zip(kinds, counts, strict=True)
+        ],
+    )
     axes.set_ylim(0, 1.05)
     axes.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     axes.grid(axis="y", color="#e4e7eb", linewidth=0.8)
@@ -683,9 +785,13 @@ def _latency_chart(report: dict[str, Any]) -> str:
     data.reverse()
     positions = list(range(1, len(stages) + 1))
     style = {
-        "positions": positions, "widths": 0.55, "patch_artist": True, "showfliers": False,
+        "positions": positions,
+        "widths": 0.55,
+        "patch_artist": True,
+        "showfliers": False,
         "medianprops": {"color": INK, "linewidth": 1.6},
-        "whiskerprops": {"color": "#7b8794"}, "capprops": {"color": "#7b8794"},
+        "whiskerprops": {"color": "#7b8794"},
+        "capprops": {"color": "#7b8794"},
     }
     try:
         boxes = axes.boxplot([d or [0.0] for d in data], orientation="horizontal", **style)
@@ -698,8 +804,15 @@ def _latency_chart(report: dict[str, Any]) -> str:
     jitter = numpy.random.default_rng(0)
     for y, values in zip(positions, data, strict=True):
         if values:
-            axes.scatter(values, y + jitter.uniform(-0.18, 0.18, len(values)), s=9, color=BLUE,
-                         alpha=0.45, linewidths=0, zorder=3)
+            axes.scatter(
+                values,
+                y + jitter.uniform(-0.18, 0.18, len(values)),
+                s=9,
+                color=BLUE,
+                alpha=0.45,
+                linewidths=0,
+                zorder=3,
+            )
     axes.set_yticks(positions, [s.capitalize() for s in stages])
     axes.set_xlabel("milliseconds per question (box: p25–p75, line: median)", color="#616e7c")
     axes.set_xlim(left=0)

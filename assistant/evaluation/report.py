@@ -68,9 +68,12 @@ def build_report(
         "settings": {
             "embedding_model": settings.embedding_model,
             "answerer": settings.answerer,
+            "llm": settings.llm,
+            "llm_model": settings.llm_model or None,
             "chunk_size": settings.chunk_size,
             "k": settings.k,
             "refusal_threshold": settings.refusal_threshold,
+            "prompt_versions": _prompt_versions(assistant),
         },
         "corpus": {"documents": stats["documents"], "chunks": stats["chunks"]},
         "definitions": DEFINITIONS,
@@ -84,6 +87,15 @@ def build_report(
         "gate": {"passed": not failed, "failures": failed},
         "questions": [question_entry(result) for result in results],
     }
+
+
+def _prompt_versions(assistant: Assistant) -> dict[str, str]:
+    """Hashes of the prompts in use; the extractive answerer uses none."""
+    if assistant.settings.llm == "none":
+        return {}
+    from assistant.prompts import versions
+
+    return versions(assistant.prompts())
 
 
 def write_report(report: dict[str, Any], out_dir: Path, comparison: dict[str, Any] | None = None) -> Path:

@@ -520,6 +520,12 @@
     }
     node.setAttribute("data-state", "done");
     if (typeof m.content === "string" && m.content) view.textNode.data = m.content;
+    markUnsupported(view, m.unsupported);
+    (Array.isArray(m.notes) ? m.notes : []).forEach(function (note) {
+      if (typeof note === "string" && note) {
+        view.bubble.appendChild(el("p", { className: "miw-note", text: note }));
+      }
+    });
     if (m.refused) {
       node.classList.add("miw-refused");
       node.setAttribute("data-refused", "true");
@@ -537,6 +543,30 @@
     }
     var citations = Array.isArray(m.citations) ? m.citations : [];
     if (citations.length) view.bubble.appendChild(renderSources(citations, !!m.refused));
+  }
+
+  /** Sentences that no cited source supports get a visible mark (text stays text). */
+  function markUnsupported(view, sentences) {
+    if (!Array.isArray(sentences) || !sentences.length) return;
+    var text = view.textNode.data;
+    var fragment = document.createDocumentFragment();
+    var cursor = 0;
+    sentences.forEach(function (sentence) {
+      var start = text.indexOf(sentence, cursor);
+      if (start < 0) return;
+      fragment.appendChild(document.createTextNode(text.slice(cursor, start)));
+      var span = el("span", {
+        className: "miw-unsupported",
+        title: "No cited source supports this sentence",
+        text: sentence,
+      });
+      fragment.appendChild(span);
+      fragment.appendChild(el("span", { className: "miw-unsupported-label", text: " (unsupported)" }));
+      cursor = start + sentence.length;
+    });
+    fragment.appendChild(document.createTextNode(text.slice(cursor)));
+    view.text.textContent = "";
+    view.text.appendChild(fragment);
   }
 
   function renderTopics(topics) {
@@ -951,6 +981,16 @@
             if (Array.isArray(data.citations)) result.citations = data.citations;
             if (typeof data.refused === "boolean") result.refused = data.refused;
             if (Array.isArray(data.closest_topics)) result.closest_topics = data.closest_topics;
+            if (Array.isArray(data.sentences)) {
+              result.unsupported = data.sentences
+                .filter(function (s) { return s && s.supported === false && typeof s.text === "string"; })
+                .map(function (s) { return s.text; });
+            }
+            if (Array.isArray(data.notes)) {
+              result.notes = data.notes.filter(function (n) {
+                return typeof n === "string" && n.indexOf("best sentence") !== 0;
+              });
+            }
           } else if (name === "done") {
             if (typeof data.answer === "string" && data.answer) result.content = data.answer;
             if (typeof data.refused === "boolean") result.refused = data.refused;
