@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as StarletteMessage
 
 from assistant.config import Settings
 from assistant.retrieval import Filters
@@ -264,9 +265,7 @@ def sse_event(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _sse(
-    assistant: Assistant, question: str, history: list, filters: Filters | None
-) -> Iterator[str]:
+def _sse(assistant: Assistant, question: str, history: list, filters: Filters | None) -> Iterator[str]:
     try:
         for event in assistant.stream(question, history, filters):
             if event.kind == "token":
@@ -285,7 +284,11 @@ def _sse(
             )
             yield sse_event(
                 "done",
-                {"answer": answer["answer"], "refused": answer["refused"], "timings_ms": answer["timings_ms"]},
+                {
+                    "answer": answer["answer"],
+                    "refused": answer["refused"],
+                    "timings_ms": answer["timings_ms"],
+                },
             )
     except InvalidQuestion as error:
         yield sse_event("error", {"message": str(error)})
@@ -323,7 +326,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             else:
                 problems.append(f"{where or 'body'}: {item.get('msg')}")
         return JSONResponse(
-            {"error": {"message": "Invalid request: " + "; ".join(problems), "type": "invalid_request"}},
+            {
+                "error": {
+                    "message": "Invalid request: " + "; ".join(problems),
+                    "type": "invalid_request",
+                }
+            },
             status_code=422,
         )
 
@@ -331,7 +339,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(
-            {"error": {"message": "Internal error; the server log has details.", "type": "internal"}},
+            {
+                "error": {
+                    "message": "Internal error; the server log has details.",
+                    "type": "internal",
+                }
+            },
             status_code=500,
         )
 
@@ -365,7 +378,7 @@ class CorsMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
 
-        async def labelled_send(message: dict) -> None:
+        async def labelled_send(message: StarletteMessage) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"vary", b"Origin")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
@@ -18,12 +18,8 @@ from assistant.citations import Answer
 from assistant.questions import is_follow_up
 from assistant.retrieval import Filters, HybridRetriever
 
-
-class Message(TypedDict):
-    """One turn of a conversation, as the API and the CLI's JSONL take it."""
-
-    role: str  # "user" or "assistant"
-    content: str
+# One turn of a conversation: {"role": "user" | "assistant", "content": str}.
+Message = dict[str, str]
 
 
 Condenser = Callable[[str, list[Message]], str]
@@ -87,7 +83,5 @@ def build_chain(condenser: Condenser, retriever: HybridRetriever, answerer: Answ
         return finish_answer(state["answer"], state["timings_ms"], answerer)
 
     return (
-        build_prepare(condenser, retriever)
-        | _timed("answer", answer)
-        | RunnableLambda(finish, name="finish")
+        build_prepare(condenser, retriever) | _timed("answer", answer) | RunnableLambda(finish, name="finish")
     )

@@ -195,10 +195,7 @@ def plan_chunks(text: str, chunk_size: int, overlap_sentences: int = 0) -> list[
         current.append(sentence)
     if current:
         chunks.append(current)
-    return [
-        ChunkSpan(part[0].start, part[-1].end, tuple(part))
-        for part in chunks
-    ]
+    return [ChunkSpan(part[0].start, part[-1].end, tuple(part)) for part in chunks]
 
 
 def _should_break(

@@ -7,7 +7,6 @@ the `Settings` fields (and their `ASSISTANT_*` variables).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
 @app.callback()
 def main(
     data_dir: Annotated[
@@ -115,7 +116,8 @@ def sources(
         return
     for info in listed:
         console.print(
-            f"[bold]{escape(info.title)}[/] — {escape(info.date)}, {info.chunks} chunks", highlight=False
+            f"[bold]{escape(info.title)}[/] — {escape(info.date)}, {info.chunks} chunks",
+            highlight=False,
         )
         console.print(f"    {escape(_short(info.path))}", style="dim", highlight=False, soft_wrap=True)
     console.print(f"{len(listed)} documents, {sum(i.chunks for i in listed)} chunks.")
@@ -129,7 +131,9 @@ def _short(path: str) -> str:
 
 
 @app.command()
-def delete(source: Annotated[str, typer.Argument(help="A path or source URL, as `sources` lists.")]) -> None:
+def delete(
+    source: Annotated[str, typer.Argument(help="A path or source URL, as `sources` lists.")],
+) -> None:
     """Remove one document and its chunks from the index."""
     with open_assistant("delete") as assistant:
         deleted = assistant.delete(source)
@@ -186,7 +190,9 @@ def ask_many(assistant: Assistant, file: Path, filters: Filters) -> None:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            sys.stdout.write(json.dumps(_answer_line(assistant, line, number, filters), ensure_ascii=False) + "\n")
+            sys.stdout.write(
+                json.dumps(_answer_line(assistant, line, number, filters), ensure_ascii=False) + "\n"
+            )
             sys.stdout.flush()
 
 
@@ -297,12 +303,11 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="The site or service this key is for.")],
-    origin: Annotated[
-        list[str] | None, typer.Option(help="Allowed web origin (repeat for several).")
-    ] = None,
+    origin: Annotated[list[str] | None, typer.Option(help="Allowed web origin (repeat for several).")] = None,
     server: Annotated[bool, typer.Option(help="A secret key for back ends (no browser use).")] = False,
     rate_limit: Annotated[
-        int | None, typer.Option(help="Requests per minute (default: ASSISTANT_RATE_LIMIT_PER_MINUTE).")
+        int | None,
+        typer.Option(help="Requests per minute (default: ASSISTANT_RATE_LIMIT_PER_MINUTE)."),
     ] = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is stored."""

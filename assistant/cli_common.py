@@ -28,7 +28,6 @@ class State:
 state = State()
 
 
-
 def quiet_libraries() -> None:
     """Offline and silent: no telemetry, no hub calls, no weight-loading progress bars."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -54,5 +53,3 @@ def open_assistant(purpose: str) -> Iterator[Assistant]:
             yield Assistant(state.settings)
     except DataDirError as error:
         raise fail(str(error)) from None
-
-

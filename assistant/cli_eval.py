@@ -13,7 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli_common import console, errors, fail, open_assistant, state
-from assistant.evaluation import GoldenSetError, check_golden, load_golden, run, suggest_refusal_threshold
+from assistant.evaluation import (
+    GoldenSetError,
+    check_golden,
+    load_golden,
+    run,
+    suggest_refusal_threshold,
+)
 from assistant.evaluation.compare import compare_reports
 from assistant.evaluation.gate import describe, load_thresholds
 from assistant.evaluation.report import build_report, load_report, write_report
@@ -35,14 +41,19 @@ def corpus_documents(corpus_dir: Path) -> dict[str, str]:
 
 
 def evaluate(
-    golden: Annotated[Path | None, typer.Option("--set", help="Golden set (default evals/golden.jsonl).")] = None,
+    golden: Annotated[
+        Path | None, typer.Option("--set", help="Golden set (default evals/golden.jsonl).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Report directory (default evals/reports/<time>).")] = None,
     baseline: Annotated[Path | None, typer.Option(help="Compare this run with an earlier report.")] = None,
     compare: Annotated[
-        tuple[Path, Path] | None, typer.Option(help="Compare two reports (OLD NEW) without running.")
+        tuple[Path, Path] | None,
+        typer.Option(help="Compare two reports (OLD NEW) without running."),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only validate the golden set.")] = False,
-    calibrate: Annotated[bool, typer.Option(help="Measure relevance with refusals off; suggest a threshold.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="Measure relevance with refusals off; suggest a threshold.")
+    ] = False,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a metric misses evals/thresholds.toml.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
@@ -61,6 +72,11 @@ def evaluate(
     thresholds = load_thresholds(settings.thresholds_file) if settings.thresholds_file.exists() else None
     with open_assistant("eval") as assistant:
         assistant.warm_up()
+        if not assistant.retriever.chunk_count:
+            raise fail(
+                f"No documents are indexed in {settings.data_dir}: run `assistant ingest` first "
+                "(or point --data-dir at an index)."
+            )
         results = run(assistant, items)
         report = build_report(assistant, results, golden, None if calibrate else thresholds)
     if calibrate:
@@ -121,7 +137,12 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         if delta["direction"] == "same":
             continue
         colour = "green" if delta["direction"] == "better" else "red"
-        table.add_row(delta["metric"], str(delta["old"]), str(delta["new"]), f"[{colour}]{delta['delta']:+}[/]")
+        table.add_row(
+            delta["metric"],
+            str(delta["old"]),
+            str(delta["new"]),
+            f"[{colour}]{delta['delta']:+}[/]",
+        )
     console.print(table)
     for label, entries in (("Worse", comparison["worse"]), ("Better", comparison["better"])):
         console.print(f"[bold]{label}: {len(entries)} question(s)[/]")
@@ -174,5 +195,8 @@ def feedback_export(
     from assistant.evaluation.feedback import export_candidates
 
     count = export_candidates(state.settings, out, rating)
-    console.print(f"Wrote {count} candidate(s) to {out}. Fill in type, reference and evidence, then "
-                  "append them to the golden set (`assistant eval --check` validates).", soft_wrap=True)
+    console.print(
+        f"Wrote {count} candidate(s) to {out}. Fill in type, reference and evidence, then "
+        "append them to the golden set (`assistant eval --check` validates).",
+        soft_wrap=True,
+    )

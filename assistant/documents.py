@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from langchain_core.documents import Document
@@ -85,9 +86,7 @@ def load_file(path: Path) -> Document:
     loader = _LOADERS.get(suffix)
     if loader is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
-        raise DocumentLoadError(
-            f"unsupported file type '{suffix or path.name}' (supported: {supported})"
-        )
+        raise DocumentLoadError(f"unsupported file type '{suffix or path.name}' (supported: {supported})")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -183,8 +182,7 @@ def decode_text(data: bytes) -> str:
     best = from_bytes(data).best()
     if best is None or b"\x00" in data:
         raise DocumentLoadError(
-            "text is not UTF-8 and its encoding could not be detected (a binary file?); "
-            "save it as UTF-8"
+            "text is not UTF-8 and its encoding could not be detected (a binary file?); save it as UTF-8"
         )
     return str(best)
 
@@ -236,10 +234,15 @@ def load_html(data: bytes) -> tuple[str, dict]:
     )
     text = ""
     if extracted is not None:
-        text = (extracted.text or "").strip()
-        metadata = {"title": extracted.title, "date": extracted.date, "publisher": extracted.sitename}
-        if extracted.url:
-            metadata["source"] = extracted.url
+        found = extracted if isinstance(extracted, dict) else extracted.as_dict()
+        text = (found.get("text") or "").strip()
+        metadata = {
+            "title": found.get("title"),
+            "date": found.get("date"),
+            "publisher": found.get("sitename"),
+        }
+        if found.get("url"):
+            metadata["source"] = found["url"]
     if not text:
         # trafilatura drops pages it judges to be boilerplate; short pages still have text.
         for tag in soup(["script", "style", "nav", "header", "footer", "aside", "noscript"]):
@@ -263,7 +266,7 @@ def load_pdf(data: bytes) -> tuple[str, dict]:
     try:
         reader = PdfReader(BytesIO(data))
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as error:
         raise DocumentLoadError(f"cannot read PDF (corrupt or encrypted?): {error}") from error
     text_parts: list[str] = []

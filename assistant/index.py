@@ -154,9 +154,7 @@ def make_record_manager(settings: Settings):
 
     if not settings.record_db_url:
         ensure_data_dir(settings)
-    manager = SQLRecordManager(
-        f"chroma/{settings.collection_name}", db_url=settings.record_manager_url
-    )
+    manager = SQLRecordManager(f"chroma/{settings.collection_name}", db_url=settings.record_manager_url)
     manager.create_schema()
     return manager
 
@@ -219,9 +217,7 @@ class CorpusIndex:
         return report
 
     def _chunks(self, document: Document) -> list[Document]:
-        return chunk_document(
-            document, self.settings.chunk_size, self.settings.chunk_overlap_sentences
-        )
+        return chunk_document(document, self.settings.chunk_size, self.settings.chunk_overlap_sentences)
 
     @staticmethod
     def _batches(

@@ -83,7 +83,15 @@ def create_key(
         db.execute(
             "INSERT INTO api_keys (name, key_hash, prefix, origins, allow_server, rate_limit, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, hash_key(key), key[:8], json.dumps(normalised), int(allow_server), rate_limit, time.time()),
+            (
+                name,
+                hash_key(key),
+                key[:8],
+                json.dumps(normalised),
+                int(allow_server),
+                rate_limit,
+                time.time(),
+            ),
         )
     return key
 

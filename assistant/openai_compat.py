@@ -62,7 +62,7 @@ def split_messages(messages: list[OpenAIMessage]) -> tuple[str, list[dict[str, s
     return turns[-1][1], history
 
 
-def annotations(answer: Answer) -> list[dict[str, Any]]:
+def url_annotations(answer: Answer) -> list[dict[str, Any]]:
     """`url_citation` annotations: each spans the answer sentence that carries `[n]`."""
     by_number = {c.n: c for c in answer.citations}
     found: list[dict[str, Any]] = []
@@ -101,7 +101,11 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": answer.answer, "annotations": annotations(answer)},
+                "message": {
+                    "role": "assistant",
+                    "content": answer.answer,
+                    "annotations": url_annotations(answer),
+                },
                 "finish_reason": "stop",
             }
         ],
@@ -113,7 +117,9 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
     }
 
 
-def _chunk(completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+def _chunk(
+    completion_id: str, model: str, delta: dict[str, Any], finish: str | None = None, **extra: Any
+) -> str:
     payload = {
         "id": completion_id,
         "object": "chat.completion.chunk",
@@ -138,7 +144,7 @@ def stream_completion(assistant: Assistant, question: str, history: list, model:
                 yield _chunk(
                     completion_id,
                     model,
-                    {"annotations": annotations(answer)},
+                    {"annotations": url_annotations(answer)},
                     "stop",
                     citations=answer.to_dict()["citations"],
                     refused=answer.refused,
@@ -146,7 +152,12 @@ def stream_completion(assistant: Assistant, question: str, history: list, model:
                     notes=answer.notes,
                 )
     except Exception:  # in-band error, as OpenAI-compatible servers do; never a trace
-        error = {"error": {"message": "The answer failed on the server; please retry.", "type": "internal"}}
+        error = {
+            "error": {
+                "message": "The answer failed on the server; please retry.",
+                "type": "internal",
+            }
+        }
         yield f"data: {json.dumps(error)}\n\n"
     yield "data: [DONE]\n\n"
 
@@ -159,7 +170,14 @@ def make_router(assistant: Assistant, caller: Callable[[Request], Caller]) -> AP
         """The one model this server offers."""
         return {
             "object": "list",
-            "data": [{"id": model_id(assistant), "object": "model", "created": 0, "owned_by": "assistant"}],
+            "data": [
+                {
+                    "id": model_id(assistant),
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "assistant",
+                }
+            ],
         }
 
     @router.post("/chat/completions")

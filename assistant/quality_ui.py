@@ -177,8 +177,9 @@ def _relative(path: str) -> str:
         return path
 
 
-def build_quality_tab(assistant: Assistant) -> None:
-    """The tab's components and events (call inside a `gr.Tab`)."""
+def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
+    """The tab's components and events (call inside `tab`); opening the tab refreshes the
+    feedback list, so new thumbs show up without a reload."""
     found = latest_report(assistant.settings.reports_dir)
     report, where = found if found else (None, None)
     with gr.Row():
@@ -204,11 +205,14 @@ def build_quality_tab(assistant: Assistant) -> None:
 
     gr.Markdown("### Feedback")
     with gr.Row():
-        rating = gr.Radio(["all", "down", "up"], value="down", label="Show", scale=1, elem_id="feedback-filter")
+        rating = gr.Radio(
+            ["all", "down", "up"], value="down", label="Show", scale=1, elem_id="feedback-filter"
+        )
         refresh = gr.Button("Refresh", scale=0)
     table = gr.Dataframe(
         value=feedback_rows(assistant, "down"),
         headers=FEEDBACK_COLUMNS,
+        column_widths=["6%", "14%", "8%", "32%", "15%", "25%"],
         interactive=False,
         wrap=True,
         elem_id="feedback-table",
@@ -225,7 +229,11 @@ def build_quality_tab(assistant: Assistant) -> None:
             elem_id="promote-source",
         )
     reference = gr.Textbox(label="Right answer (reference)", lines=2, elem_id="promote-reference")
-    evidence = gr.Textbox(label="Evidence: exact quotes from the document, one per line", lines=3, elem_id="promote-evidence")
+    evidence = gr.Textbox(
+        label="Evidence: exact quotes from the document, one per line",
+        lines=3,
+        elem_id="promote-evidence",
+    )
     promote = gr.Button("Promote to golden set", elem_id="promote-button")
     promote_status = gr.Markdown(elem_id="promote-status")
 
@@ -240,6 +248,7 @@ def build_quality_tab(assistant: Assistant) -> None:
 
     rating.change(on_filter, rating, table)
     refresh.click(on_filter, rating, table)
+    tab.select(on_filter, rating, table)
     table.select(on_select, table, [selected, chosen])
     promote.click(
         lambda fid, kind, ref, ev, src: promote_feedback(assistant, fid, kind, ref, ev, src),

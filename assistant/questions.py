@@ -21,7 +21,10 @@ class QuestionType(StrEnum):
 
 
 _TYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
-    (QuestionType.WHEN, re.compile(r"\b(when|what (year|date|month|day)|since when|how long ago|which year|date)\b")),
+    (
+        QuestionType.WHEN,
+        re.compile(r"\b(when|what (year|date|month|day)|since when|how long ago|which year|date)\b"),
+    ),
     (
         QuestionType.QUANTITY,
         re.compile(
@@ -29,12 +32,25 @@ _TYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
             r"worth|valued|cost|price|rate|tariffs? (is|are|on)|percent)\b"
         ),
     ),
-    (QuestionType.WHO, re.compile(r"\b(who|whom|whose|which (company|firm|agency|official|person|organi[sz]ation)|contact)\b")),
-    (QuestionType.WHERE, re.compile(r"\b(where|which (state|states|country|countries|region|city|location))\b")),
-    (QuestionType.WHY, re.compile(r"\b(why|what for|purpose|reason|aim|goal|in order to|what is the point)\b")),
+    (
+        QuestionType.WHO,
+        re.compile(
+            r"\b(who|whom|whose|which (company|firm|agency|official|person|organi[sz]ation)|contact)\b"
+        ),
+    ),
+    (
+        QuestionType.WHERE,
+        re.compile(r"\b(where|which (state|states|country|countries|region|city|location))\b"),
+    ),
+    (
+        QuestionType.WHY,
+        re.compile(r"\b(why|what for|purpose|reason|aim|goal|in order to|what is the point)\b"),
+    ),
     (
         QuestionType.LIST,
-        re.compile(r"\b(what are|which are|list|name the|what (kinds|types|sorts)|which .+s\b|what .+ include)\b"),
+        re.compile(
+            r"\b(what are|which are|list|name the|what (kinds|types|sorts)|which .+s\b|what .+ include)\b"
+        ),
     ),
 ]
 

@@ -20,7 +20,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from assistant.config import Settings
-from assistant.documents import parse_date_sort
 from assistant.index import CorpusIndex
 from assistant.text import jaccard, shingles, terms
 
@@ -71,9 +70,7 @@ class Filters(BaseModel):
 
     def matches(self, metadata: dict[str, Any]) -> bool:
         """Whether a chunk with `metadata` passes the filters."""
-        if self.sources and not (
-            {metadata.get("path"), metadata.get("source")} & self.source_keys()
-        ):
+        if self.sources and not ({metadata.get("path"), metadata.get("source")} & self.source_keys()):
             return False
         if self.publishers and metadata.get("publisher") not in self.publishers:
             return False
@@ -179,16 +176,17 @@ class HybridRetriever(BaseRetriever):
         """Every indexed chunk (as loaded at the last refresh)."""
         return list(self._chunks)
 
-    def retrieve(
-        self, query: str, filters: Filters | None = None, k: int | None = None
-    ) -> list[Passage]:
+    def retrieve(self, query: str, filters: Filters | None = None, k: int | None = None) -> list[Passage]:
         """The `k` best passages for `query`, best first, duplicates collapsed."""
         k = k or self.settings.k
         filters = filters if filters and not filters.is_empty() else None
         dense = self._dense(query, filters)
         lexical = self._lexical(query, filters)
         fused: dict[str, Passage] = {}
-        for ranking, weight in ((dense, self.settings.dense_weight), (lexical, self.settings.bm25_weight)):
+        for ranking, weight in (
+            (dense, self.settings.dense_weight),
+            (lexical, self.settings.bm25_weight),
+        ):
             for rank, passage in enumerate(ranking):
                 kept = fused.setdefault(passage.chunk_id, passage)
                 kept.score += weight / (self.settings.rrf_k + rank + 1)
@@ -217,7 +215,7 @@ class HybridRetriever(BaseRetriever):
             return []
         scores = bm25.get_scores(query_terms)
         order = sorted(range(len(chunks)), key=lambda i: scores[i], reverse=True)
-        passages = []
+        passages: list[Passage] = []
         for i in order:
             if scores[i] <= 0 or len(passages) >= self.settings.fetch_k:
                 break

@@ -11,6 +11,7 @@ Secure by default:
 from __future__ import annotations
 
 import ipaddress
+import json
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -199,15 +200,16 @@ class BodyLimitMiddleware:
 
 
 async def _send_too_large(send: Send, max_bytes: int) -> None:
-    body = (
-        '{"error": {"message": "Request body is larger than %d bytes.", "type": "body_too_large"}}'
-        % max_bytes
-    ).encode()
+    message = f"Request body is larger than {max_bytes} bytes."
+    body = json.dumps({"error": {"message": message, "type": "body_too_large"}}).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -9,9 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import Runnable
+
 from assistant.answering import Answerer
 from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.chain import Condenser, Message, build_chain, build_prepare, condense_by_rules, finish_answer
+from assistant.chain import (
+    Condenser,
+    Message,
+    build_chain,
+    build_prepare,
+    condense_by_rules,
+    finish_answer,
+)
 from assistant.citations import Answer, SupportChecker
 from assistant.config import Settings
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
@@ -42,7 +51,7 @@ class Assistant:
         self._corpus: CorpusIndex | None = None
         self._retriever: HybridRetriever | None = None
         self._chain = None
-        self._prepare = None
+        self._prepare: Runnable | None = None
         self._answerer: Answerer | None = None
         self._lock = threading.RLock()  # _get_chain builds the corpus while holding it
 
@@ -118,7 +127,10 @@ class Assistant:
         from assistant.answering.llm import LLMAnswerer
 
         return LLMAnswerer(
-            self._chat_model(), self.prompts(), SupportChecker(self.corpus.embeddings), fallback=extractive
+            self._chat_model(),
+            self.prompts(),
+            SupportChecker(self.corpus.embeddings),
+            fallback=extractive,
         )
 
     # --- questions --------------------------------------------------------------------
@@ -163,16 +175,18 @@ class Assistant:
         question = self.validate_question(question)
         started = time.perf_counter()
         self._get_chain()
+        assert self._prepare is not None and self._answerer is not None
+        answerer = self._answerer
         state = self._prepare.invoke(
             {"question": question, "history": _clean_history(history), "filters": filters}
         )
         answering = time.perf_counter()
-        for item in self._answerer.stream(question, state["condense"], state["retrieve"]):
+        for item in answerer.stream(question, state["condense"], state["retrieve"]):
             if isinstance(item, str):
                 yield StreamEvent("token", item)
                 continue
             timings = {**state["timings_ms"], "answer": (time.perf_counter() - answering) * 1000}
-            answer = finish_answer(item, timings, self._answerer)
+            answer = finish_answer(item, timings, answerer)
             answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             yield StreamEvent("answer", answer)
 

@@ -16,8 +16,26 @@ def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     # Contraction remnants ("can't" -> "can", "t") and "U.S." pieces carry no topic.
-    extra = {"does", "did", "doing", "s", "us", "u", "t", "isn", "don", "doesn", "didn", "can",
-             "ll", "re", "ve", "d", "m", "won"}
+    extra = {
+        "does",
+        "did",
+        "doing",
+        "s",
+        "us",
+        "u",
+        "t",
+        "isn",
+        "don",
+        "doesn",
+        "didn",
+        "can",
+        "ll",
+        "re",
+        "ve",
+        "d",
+        "m",
+        "won",
+    }
     return frozenset(ENGLISH_STOP_WORDS) | extra
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from importlib import resources
 from typing import Any
 
 import gradio as gr
@@ -29,29 +30,6 @@ EXAMPLES = [
 ]
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
-
-CSS = """
-.gradio-container { max-width: 920px !important; margin: auto; }
-.mia-header h1 { margin-bottom: 0.2em; }
-.mia-header p { margin-top: 0; color: var(--body-text-color-subdued); }
-.mia-sources summary { cursor: pointer; font-weight: 600; }
-.mia-source { margin: 0.6em 0; padding: 0.5em 0.7em; border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary); border-radius: 4px; }
-.mia-source blockquote { margin: 0.4em 0 0; font-size: 0.92em; white-space: pre-wrap; }
-.mia-source mark { background: #fff2a8; color: inherit; padding: 0 1px; }
-.mia-meta { font-size: 0.85em; color: var(--body-text-color-subdued); }
-.mia-refusal { border: 1px dashed #b7791f; background: #fffaf0; border-radius: 6px; padding: 0.4em 0.8em; color: #5f4b1e; }
-.mia-refusal-label { display: inline-block; font-weight: 700; font-size: 0.8em; text-transform: uppercase; letter-spacing: 0.04em; color: #975a16; }
-.mia-refusal p { margin: 0.3em 0; }
-.mia-unsupported { text-decoration: underline wavy #b42318; text-underline-offset: 3px; }
-.mia-unsupported::after { content: " (unsupported)"; color: #b42318; font-size: 0.8em; }
-.mia-note { font-size: 0.85em; color: #975a16; margin: 0.2em 0; }
-footer { display: none !important; }
-.mia-report table { border-collapse: collapse; font-size: 0.9em; }
-.mia-report td, .mia-report th { padding: 2px 10px; border-bottom: 1px solid var(--border-color-primary); text-align: left; }
-.mia-fail td { color: #b42318; font-weight: 600; }
-.mia-verdict { font-weight: 800; padding: 2px 10px; border-radius: 4px; color: white; }
-.mia-verdict.mia-pass { background: #15803d; } .mia-verdict.mia-fail { background: #b42318; }
-"""
 
 
 def escape_markdown(text: str) -> str:
@@ -78,7 +56,8 @@ def _link(citation: dict[str, Any]) -> str:
     title = html.escape(citation["title"])
     source = citation["source"]
     if source.startswith(("http://", "https://")):
-        return f'<a href="{html.escape(source, quote=True)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+        href = html.escape(source, quote=True)
+        return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{title}</a>'
     return title
 
 
@@ -161,7 +140,11 @@ def respond(
     try:
         assistant.validate_question(message)
     except InvalidQuestion as error:
-        yield [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}], turns, ""
+        yield (
+            [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}],
+            turns,
+            "",
+        )
         return
     partial = ""
     for event in assistant.stream(message, conversation(turns)):
@@ -219,8 +202,8 @@ def build_ui(assistant: Assistant, staff: bool = False) -> gr.Blocks:
         if staff:
             from assistant.quality_ui import build_quality_tab
 
-            with gr.Tab("Quality", elem_id="quality-tab"):
-                build_quality_tab(assistant)
+            with gr.Tab("Quality", elem_id="quality-tab") as quality_tab:
+                build_quality_tab(assistant, quality_tab)
     return blocks
 
 
@@ -261,7 +244,8 @@ def build_chat(assistant: Assistant) -> None:
     def on_like(data: gr.LikeData, state):
         if data.liked is None:  # the thumb was taken back
             return None, gr.update(visible=False)
-        stored = record_feedback(assistant, state, data.index, bool(data.liked))
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        stored = record_feedback(assistant, state, index, bool(data.liked))
         return stored, gr.update(visible=stored is not None)
 
     def on_comment(text, stored):
@@ -273,7 +257,11 @@ def build_chat(assistant: Assistant) -> None:
     chatbot.example_select(on_example, [chatbot, turns], [chatbot, turns, textbox])
     chatbot.like(on_like, [turns], [feedback_id, comment_row])
     send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
-    new_chat.click(lambda: ([], [], None, gr.update(visible=False)), None, [chatbot, turns, feedback_id, comment_row])
+    new_chat.click(
+        lambda: ([], [], None, gr.update(visible=False)),
+        None,
+        [chatbot, turns, feedback_id, comment_row],
+    )
 
 
 def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
@@ -282,6 +270,7 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
+    css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
     return gr.mount_gradio_app(
-        app, build_ui(assistant, staff), path="/", footer_links=[], theme=theme, css=CSS
+        app, build_ui(assistant, staff), path="/", footer_links=[], theme=theme, css=css
     )

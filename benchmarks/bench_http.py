@@ -42,11 +42,23 @@ def free_port() -> int:
 
 def start_server(data_dir: str, port: int) -> subprocess.Popen:
     """Ingest the corpus into `data_dir` and start `assistant serve` on `port`."""
-    env = {**os.environ, "ASSISTANT_DATA_DIR": data_dir, "ASSISTANT_RATE_LIMIT_PER_MINUTE": "100000"}
-    subprocess.run([BIN / "assistant", "ingest", str(ROOT / "corpus")], env=env, check=True, capture_output=True)
+    env = {
+        **os.environ,
+        "ASSISTANT_DATA_DIR": data_dir,
+        "ASSISTANT_RATE_LIMIT_PER_MINUTE": "100000",
+    }
+    subprocess.run(
+        [BIN / "assistant", "ingest", str(ROOT / "corpus")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     log = open(Path(data_dir) / "server.log", "w")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
-        [BIN / "assistant", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        [BIN / "assistant", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -65,7 +77,9 @@ def time_to_first_token(url: str, questions: list[str]) -> list[float]:
         for question in questions:
             started = time.perf_counter()
             first: float | None = None
-            with client.stream("POST", f"{url}/api/ask", json={"question": question, "stream": True}) as response:
+            with client.stream(
+                "POST", f"{url}/api/ask", json={"question": question, "stream": True}
+            ) as response:
                 for line in response.iter_lines():  # read the whole answer, note the first token
                     if first is None and line == "event: token":
                         first = (time.perf_counter() - started) * 1000

@@ -15,6 +15,27 @@ from assistant.service import Assistant
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
+# Debian's Chromium, headless, with nothing that reaches for the network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+# A document that tries to run script wherever its text is shown.
+HOSTILE_DOCUMENT = """---
+title: "Zorblax <img src=x onerror=\\"window.__pwned='title'\\"> briefing"
+source: "javascript:window.__pwned='link'"
+publisher: "<b>Bold</b> Publisher"
+date: "2026-01-01"
+---
+
+The Zorblax consortium <script>window.__pwned = 'script'</script> refines neodymium magnets in Penang <img src=x onerror="window.__pwned='img'"> for export to Japan.
+"""
+
 os.environ.update(
     {
         "ANONYMIZED_TELEMETRY": "False",

@@ -52,16 +52,43 @@ def completion(content: str, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
 
 def chunks(content: str, model: str) -> str:
-    base = {"id": "chatcmpl-local", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
-    events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    base = {
+        "id": "chatcmpl-local",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    events = [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
     for start in range(0, len(content), 4):
-        events.append({**base, "choices": [{"index": 0, "delta": {"content": content[start : start + 4]}, "finish_reason": None}]})
+        events.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"content": content[start : start + 4]},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
     events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     return "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
 
@@ -81,10 +108,14 @@ def make_app(slow_seconds: float = 5.0) -> FastAPI:
             await asyncio.sleep(slow_seconds)
         if model == "recorded":
             if stream:
-                return StreamingResponse(iter([(FIXTURES / "answer.sse").read_text()]), media_type="text/event-stream")
+                return StreamingResponse(
+                    iter([(FIXTURES / "answer.sse").read_text()]), media_type="text/event-stream"
+                )
             return JSONResponse(json.loads((FIXTURES / "answer.json").read_text()))
         if model == "malformed":
-            return StreamingResponse(iter([(FIXTURES / "malformed.sse").read_text()]), media_type="text/event-stream")
+            return StreamingResponse(
+                iter([(FIXTURES / "malformed.sse").read_text()]), media_type="text/event-stream"
+            )
         content = "" if model == "empty" else echo_reply(_prompt(body))
         if stream:
             return StreamingResponse(iter([chunks(content, model)]), media_type="text/event-stream")

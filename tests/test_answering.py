@@ -15,9 +15,7 @@ from assistant.service import Assistant, InvalidQuestion
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = [
-    json.loads(line)
-    for line in (ROOT / "evals" / "golden.jsonl").read_text().splitlines()
-    if line.strip()
+    json.loads(line) for line in (ROOT / "evals" / "golden.jsonl").read_text().splitlines() if line.strip()
 ]
 _documents: dict[str, str] = {}
 
@@ -71,17 +69,14 @@ QUESTIONS = [
     "financing panel with DFC's Conor Coleman?",
     "What tariff will Malaysian goods face coming into the U.S. under the new deal?",
     "Ballpark, what are Malaysia's rare earth deposits worth?",
-    "Under SCRI, if the money isn't tied to U.S. exports like usual, "
-    "what is EXIM's financing tied to?",
+    "Under SCRI, if the money isn't tied to U.S. exports like usual, what is EXIM's financing tied to?",
 ]
 
 
 @pytest.mark.parametrize(
     "question", QUESTIONS, ids=["duty", "asean", "panel", "us-tariff", "deposits", "scri-import"]
 )
-def test_answers_are_verbatim_and_citations_check_out(
-    corpus_assistant: Assistant, question: str
-) -> None:
+def test_answers_are_verbatim_and_citations_check_out(corpus_assistant: Assistant, question: str) -> None:
     answer = corpus_assistant.ask(question)
     check_answer_is_grounded(answer)
     check_markers(answer)
@@ -113,9 +108,7 @@ def test_how_much_question_gets_a_number(corpus_assistant: Assistant) -> None:
 
 
 OUT_OF_SCOPE = [
-    item
-    for item in GOLDEN
-    if item["type"] == "out_of_scope" and item["id"] in ("q010", "q028", "q063")
+    item for item in GOLDEN if item["type"] == "out_of_scope" and item["id"] in ("q010", "q028", "q063")
 ]
 
 
@@ -156,9 +149,7 @@ def test_overlong_question_is_refused_not_truncated(corpus_assistant: Assistant)
 
 def test_question_at_the_limit_is_accepted(corpus_assistant: Assistant) -> None:
     limit = corpus_assistant.settings.max_question_chars
-    question = ("What is Malaysia's simple average applied tariff for industrial goods? " * 40)[
-        :limit
-    ]
+    question = ("What is Malaysia's simple average applied tariff for industrial goods? " * 40)[:limit]
     answer = corpus_assistant.ask("  " + question + "  ")  # surrounding blanks do not count
     assert answer.question == question.strip()
 

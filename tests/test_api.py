@@ -40,7 +40,10 @@ def open_server(corpus_assistant: Assistant):
 def keyed(tmp_path_factory: pytest.TempPathFactory):
     """An app configured as if bound to all interfaces (keys required), over a small index."""
     corpus = tmp_path_factory.mktemp("keyed-corpus")
-    for name in ("trade-gov_malaysia-critical-minerals-cooperation.md", "trade-gov_ccg_malaysia-import-tariffs.md"):
+    for name in (
+        "trade-gov_malaysia-critical-minerals-cooperation.md",
+        "trade-gov_ccg_malaysia-import-tariffs.md",
+    ):
         shutil.copy(CORPUS / name, corpus / name)
     settings = Settings(data_dir=tmp_path_factory.mktemp("keyed-data"), rate_limit_per_minute=1000)
     assistant = Assistant(settings)
@@ -85,7 +88,18 @@ def test_ask_returns_the_answer_with_checkable_citations(open_server: LiveServer
     answer = response.json()
     assert "January 2024" in answer["answer"] and not answer["refused"]
     for citation in answer["citations"]:
-        assert set(citation) >= {"n", "title", "source", "publisher", "date", "page", "quote", "start", "end", "score"}
+        assert set(citation) >= {
+            "n",
+            "title",
+            "source",
+            "publisher",
+            "date",
+            "page",
+            "quote",
+            "start",
+            "end",
+            "score",
+        }
         document = load_file(Path(citation["path"])).page_content
         assert document[citation["start"] : citation["end"]] == citation["quote"]
 
@@ -95,7 +109,10 @@ def test_answer_matches_the_openapi_schema(open_server: LiveServer) -> None:
     operation = schema["paths"]["/api/ask"]["post"]
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-    answer_schema = {**schema["components"]["schemas"][reference.split("/")[-1]], "components": schema["components"]}
+    answer_schema = {
+        **schema["components"]["schemas"][reference.split("/")[-1]],
+        "components": schema["components"],
+    }
     jsonschema.validate(ask(open_server, {"question": QUESTION}).json(), answer_schema)
     assert {"/api/sources", "/api/feedback", "/v1/chat/completions", "/v1/models"} <= set(schema["paths"])
 
@@ -147,7 +164,9 @@ def test_sources_and_feedback(open_server: LiveServer, corpus_assistant: Assista
         ({"question": QUESTION, "filters": {"date_from": "last week"}}, "YYYY"),
     ],
 )
-def test_bad_requests_get_422_with_a_clear_message(open_server: LiveServer, body: dict, expected: str) -> None:
+def test_bad_requests_get_422_with_a_clear_message(
+    open_server: LiveServer, body: dict, expected: str
+) -> None:
     response = ask(open_server, body)
     assert response.status_code == 422
     assert expected in response.json()["error"]["message"]
@@ -155,21 +174,27 @@ def test_bad_requests_get_422_with_a_clear_message(open_server: LiveServer, body
 
 def test_bad_json_is_a_clear_422(open_server: LiveServer) -> None:
     response = httpx.post(
-        f"{open_server.url}/api/ask", content=b"{not json", headers={"content-type": "application/json"}
+        f"{open_server.url}/api/ask",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 422 and "not valid JSON" in response.json()["error"]["message"]
 
 
 def test_big_bodies_get_413(open_server: LiveServer) -> None:
     big = json.dumps({"question": "x" * 100_000}).encode()
-    declared = httpx.post(f"{open_server.url}/api/ask", content=big, headers={"content-type": "application/json"})
+    declared = httpx.post(
+        f"{open_server.url}/api/ask", content=big, headers={"content-type": "application/json"}
+    )
     assert declared.status_code == 413
 
     def chunks():
         for start in range(0, len(big), 8192):
             yield big[start : start + 8192]
 
-    streamed = httpx.post(f"{open_server.url}/api/ask", content=chunks(), headers={"content-type": "application/json"})
+    streamed = httpx.post(
+        f"{open_server.url}/api/ask", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413 and "larger than" in streamed.json()["error"]["message"]
 
 
@@ -180,7 +205,9 @@ def test_errors_never_leak_stack_traces(open_server: LiveServer) -> None:
     assert response.json()["error"]["type"] == "internal"
 
 
-def test_open_mode_refuses_foreign_origins_and_allows_loopback_pages(open_server: LiveServer) -> None:
+def test_open_mode_refuses_foreign_origins_and_allows_loopback_pages(
+    open_server: LiveServer,
+) -> None:
     foreign = ask(open_server, {"question": QUESTION}, origin="https://evil.example")
     assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
     local_origin = "http://localhost:3000"
@@ -214,7 +241,11 @@ def test_openai_client_streaming_assembles_the_same_answer(open_server: LiveServ
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{open_server.url}/v1", api_key="x", max_retries=0)
-    chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": QUESTION}], stream=True))
+    chunks = list(
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     whole = client.chat.completions.create(model="m", messages=[{"role": "user", "content": QUESTION}])
     assert text == whole.choices[0].message.content
@@ -260,10 +291,18 @@ def test_keys_are_required_when_not_on_loopback(keyed) -> None:
 
 def test_widget_key_works_only_from_its_origins(keyed) -> None:
     server, keys = keyed
-    allowed = ask(server, {"question": QUESTION}, **{"x-api-key": keys["widget"], "origin": "https://shop.example.com"})
+    allowed = ask(
+        server,
+        {"question": QUESTION},
+        **{"x-api-key": keys["widget"], "origin": "https://shop.example.com"},
+    )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
-    other = ask(server, {"question": QUESTION}, **{"x-api-key": keys["widget"], "origin": "https://evil.example"})
+    other = ask(
+        server,
+        {"question": QUESTION},
+        **{"x-api-key": keys["widget"], "origin": "https://evil.example"},
+    )
     assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
     no_origin = ask(server, {"question": QUESTION}, **{"x-api-key": keys["widget"]})
     assert no_origin.status_code == 403
@@ -284,8 +323,13 @@ def test_revoked_and_unknown_keys_are_refused(keyed) -> None:
 
 def test_cors_preflight_follows_the_allowlists(keyed) -> None:
     server, _ = keyed
-    preflight = {"access-control-request-method": "POST", "access-control-request-headers": "content-type,x-api-key"}
-    allowed = httpx.options(f"{server.url}/api/ask", headers={**preflight, "origin": "https://shop.example.com"})
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,x-api-key",
+    }
+    allowed = httpx.options(
+        f"{server.url}/api/ask", headers={**preflight, "origin": "https://shop.example.com"}
+    )
     assert allowed.status_code == 204
     assert allowed.headers["access-control-allow-origin"] == "https://shop.example.com"
     assert "X-API-Key" in allowed.headers["access-control-allow-headers"]

@@ -68,9 +68,7 @@ def test_timings_cover_every_step(corpus_assistant: Assistant) -> None:
     answer = corpus_assistant.ask("Who is the CEO of DFC?")
     assert set(answer.timings_ms) == {"condense", "retrieve", "answer", "total"}
     assert all(value >= 0 for value in answer.timings_ms.values())
-    steps = (
-        answer.timings_ms["condense"] + answer.timings_ms["retrieve"] + answer.timings_ms["answer"]
-    )
+    steps = answer.timings_ms["condense"] + answer.timings_ms["retrieve"] + answer.timings_ms["answer"]
     assert answer.timings_ms["retrieve"] > 0 and answer.timings_ms["answer"] > 0
     assert answer.timings_ms["total"] >= steps - 0.05  # rounding to 0.01 ms per step
 

@@ -112,9 +112,7 @@ def test_heading_before_an_overlong_sentence_is_not_dropped() -> None:
 def test_chunk_ids_are_stable_and_change_with_the_text(corpus_docs: list[Document]) -> None:
     doc = corpus_docs[0]
     first = [c.metadata["chunk_id"] for c in chunk_document(doc, 300)]
-    second = [
-        c.metadata["chunk_id"] for c in chunk_document(load_file(Path(doc.metadata["path"])), 300)
-    ]
+    second = [c.metadata["chunk_id"] for c in chunk_document(load_file(Path(doc.metadata["path"])), 300)]
     assert first == second
     assert len(set(first)) == len(first)
 
@@ -156,8 +154,7 @@ def test_sentence_longer_than_a_chunk_is_cut_between_words() -> None:
 
 def test_corp_berhad_is_not_split() -> None:
     text = (
-        "Exporters can obtain ratings from the Malaysian Rating Corp. Berhad (MARC). "
-        "It was founded in 1990."
+        "Exporters can obtain ratings from the Malaysian Rating Corp. Berhad (MARC). It was founded in 1990."
     )
     sentences = [text[s.start : s.end] for s in split_sentences(text)]
     assert sentences == [
@@ -174,10 +171,7 @@ def test_corp_berhad_in_the_corpus_stays_in_one_sentence() -> None:
 
 
 def test_headings_and_paragraphs_are_separate_sentences() -> None:
-    text = (
-        "# Trade Financing\n\nBanks lend to importers. Rates are low.\n\n"
-        "Export Credit\n\nEXIM helps."
-    )
+    text = "# Trade Financing\n\nBanks lend to importers. Rates are low.\n\nExport Credit\n\nEXIM helps."
     spans = split_sentences(text)
     assert [(text[s.start : s.end], s.heading) for s in spans] == [
         ("# Trade Financing", True),

@@ -94,9 +94,7 @@ def first_ingest(workspace: Workspace) -> Run:
 @pytest.fixture(scope="module")
 def second_ingest(workspace: Workspace, first_ingest: Run) -> Run:
     """Re-ingest the same corpus, plus a path that does not exist, with --strict."""
-    return workspace.run(
-        "ingest", str(workspace.corpus), str(workspace.root / "no-such-dir"), "--strict"
-    )
+    return workspace.run("ingest", str(workspace.corpus), str(workspace.root / "no-such-dir"), "--strict")
 
 
 def counts(stdout: str) -> dict[str, int]:
@@ -234,7 +232,5 @@ def test_ask_with_a_missing_file(workspace: Workspace, first_ingest: Run) -> Non
 def test_delete_of_an_unknown_source(workspace: Workspace, first_ingest: Run) -> None:
     result = workspace.run("delete", "https://example.org/not-indexed")
     assert result.returncode == 1
-    assert (
-        "Error: No indexed document matches 'https://example.org/not-indexed'" in result.error_text
-    )
+    assert "Error: No indexed document matches 'https://example.org/not-indexed'" in result.error_text
     assert result.stdout == ""

@@ -68,10 +68,7 @@ def test_markdown_without_front_matter_falls_back(tmp_path: Path) -> None:
 def test_corpus_documents_load_with_their_front_matter() -> None:
     doc = load_file(CORPUS / "trade-gov_ccg_malaysia-market-challenges.md")
     assert doc.metadata["title"] == "Malaysia - Country Commercial Guide: Market Challenges"
-    assert (
-        doc.metadata["source"]
-        == "https://www.trade.gov/knowledge-product/malaysia-market-challenges"
-    )
+    assert doc.metadata["source"] == "https://www.trade.gov/knowledge-product/malaysia-market-challenges"
     assert doc.metadata["publisher"] == "U.S. International Trade Administration"
     assert doc.metadata["date"] == "2021-11-06"
     assert doc.metadata["date_sort"] == 20211106
@@ -177,8 +174,7 @@ def test_docx_paragraphs_and_properties(tmp_path: Path) -> None:
 
     doc = load_file(path)
     assert doc.page_content == (
-        "Crude palm oil exports rose in the first quarter.\n\n"
-        "The export levy is reviewed every month."
+        "Crude palm oil exports rose in the first quarter.\n\nThe export levy is reviewed every month."
     )
     assert doc.metadata["title"] == "Palm Oil Brief"
     assert doc.metadata["publisher"] == "Plantation Board"
@@ -226,9 +222,7 @@ def test_cp1252_text_is_decoded_not_rejected(tmp_path: Path) -> None:
     data = "Café “quoted” is what the old Windows export tool wrote for every row.".encode("cp1252")
     assert b"\x93" in data and b"\xe9" in data
     doc = load_file(write(tmp_path / "legacy.txt", data))
-    assert (
-        doc.page_content == "Café “quoted” is what the old Windows export tool wrote for every row."
-    )
+    assert doc.page_content == "Café “quoted” is what the old Windows export tool wrote for every row."
 
 
 def test_short_cp1252_text_is_decoded_correctly(tmp_path: Path) -> None:

@@ -76,9 +76,7 @@ def test_recall_at_and_reciprocal_rank() -> None:
 
 def test_evidence_in_answer_ignores_markers_case_and_spacing() -> None:
     quote = "The SST applies to imports at 5 or 10 percent"
-    found = result(
-        [1], evidence=[quote], text="the SST applies [1] to imports at\n5 or 10 percent [2]."
-    )
+    found = result([1], evidence=[quote], text="the SST applies [1] to imports at\n5 or 10 percent [2].")
     assert found.evidence_in_answer
     missing = result([1], evidence=[quote], text="The SST applies to exports. [1]")
     assert not missing.evidence_in_answer
@@ -136,9 +134,7 @@ def test_percentile_at_the_ends_of_its_range() -> None:
 
 
 def relevances(answerable: list[float], out_of_scope: list[float]) -> list[ItemResult]:
-    rows = [
-        ItemResult(item(f"a{i}"), answer(relevance=v), [1], 1.0) for i, v in enumerate(answerable)
-    ]
+    rows = [ItemResult(item(f"a{i}"), answer(relevance=v), [1], 1.0) for i, v in enumerate(answerable)]
     rows += [
         ItemResult(item(f"o{i}", "out_of_scope"), answer(relevance=v), [], 1.0)
         for i, v in enumerate(out_of_scope)

@@ -21,7 +21,14 @@ from assistant.service import Assistant
 from assistant.store import Feedback, add_feedback
 from tests.conftest import ROOT
 
-GOLDEN_IDS = {"q001", "q005", "q011", "q012", "q019", "q055"}  # factoid, out of scope, why + follow-up, number, multi-doc
+GOLDEN_IDS = {
+    "q001",
+    "q005",
+    "q011",
+    "q012",
+    "q019",
+    "q055",
+}  # factoid, out of scope, why + follow-up, number, multi-doc
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +47,35 @@ def report(corpus_assistant: Assistant, items) -> dict:
 def test_report_has_every_metric_overall_and_by_type(report: dict) -> None:
     metrics = report["metrics"]
     for name in (
-        "retrieval.recall@1", "retrieval.recall@3", "retrieval.recall@5", "retrieval.recall@10",
-        "retrieval.mrr", "retrieval.ndcg@10", "answers.evidence_in_answer", "answers.token_f1",
-        "answers.semantic_similarity", "citations.precision", "citations.recall",
-        "refusals.precision", "refusals.recall", "refusals.false_refusal_rate",
-        "latency.condense.p50_ms", "latency.retrieve.p95_ms", "latency.answer.p50_ms", "latency.total.p95_ms",
+        "retrieval.recall@1",
+        "retrieval.recall@3",
+        "retrieval.recall@5",
+        "retrieval.recall@10",
+        "retrieval.mrr",
+        "retrieval.ndcg@10",
+        "answers.evidence_in_answer",
+        "answers.token_f1",
+        "answers.semantic_similarity",
+        "citations.precision",
+        "citations.recall",
+        "refusals.precision",
+        "refusals.recall",
+        "refusals.false_refusal_rate",
+        "latency.condense.p50_ms",
+        "latency.retrieve.p95_ms",
+        "latency.answer.p50_ms",
+        "latency.total.p95_ms",
     ):
         assert name in metrics, name
     assert metrics["questions"] == len(GOLDEN_IDS) and metrics["out_of_scope"] == 1
-    assert set(report["by_type"]) == {"factoid", "out_of_scope", "why", "follow_up", "number", "multi_doc"}
+    assert set(report["by_type"]) == {
+        "factoid",
+        "out_of_scope",
+        "why",
+        "follow_up",
+        "number",
+        "multi_doc",
+    }
     assert report["by_type"]["out_of_scope"]["refusals.recall"] == 1.0
     # The extractive answerer quotes its passages: every sentence is supported.
     assert metrics["citations.recall"] == 1.0 and metrics["citations.precision"] == 1.0
@@ -69,7 +96,9 @@ def test_report_files_are_written_and_say_what_they_claim(report: dict, tmp_path
     assert ("PASS" if report["gate"]["passed"] else "FAIL") in page
 
 
-def test_compare_finds_the_questions_a_change_made_worse(report: dict, corpus_settings: Settings, items) -> None:
+def test_compare_finds_the_questions_a_change_made_worse(
+    report: dict, corpus_settings: Settings, items
+) -> None:
     # A change that breaks answering: a refusal threshold nothing can reach.
     broken = Assistant(corpus_settings.model_copy(update={"refusal_threshold": 0.99}))
     worse_report = build_report(broken, run(broken, items), Path("golden.jsonl"))
@@ -94,9 +123,15 @@ def test_gate_fails_when_a_threshold_is_raised_above_the_measured_value(report: 
 
 
 def test_feedback_export_round_trips_into_the_golden_format(settings: Settings, tmp_path: Path) -> None:
-    add_feedback(settings, Feedback("down", "Who runs Lynas?", "A wrong answer [1]", [], [{"n": 1}], comment="wrong person"))
+    add_feedback(
+        settings,
+        Feedback("down", "Who runs Lynas?", "A wrong answer [1]", [], [{"n": 1}], comment="wrong person"),
+    )
     add_feedback(settings, Feedback("up", "Fine question", "Fine answer", [], []))
-    history = [{"role": "user", "content": "Tell me about Lynas"}, {"role": "assistant", "content": "..."}]
+    history = [
+        {"role": "user", "content": "Tell me about Lynas"},
+        {"role": "assistant", "content": "..."},
+    ]
     add_feedback(settings, Feedback("down", "And where?", "Nowhere", history, []))
     out = tmp_path / "candidates.jsonl"
     assert export_candidates(settings, out) == 2
@@ -116,18 +151,31 @@ def test_eval_command_writes_reports_and_fails_the_gate(tmp_path: Path) -> None:
     """One real `assistant ingest` + `assistant eval` on a two-document corpus."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in ("trade-gov_ccg_malaysia-import-tariffs.md", "trade-gov_malaysia-critical-minerals.md"):
+    for name in (
+        "trade-gov_ccg_malaysia-import-tariffs.md",
+        "trade-gov_malaysia-critical-minerals.md",
+    ):
         (corpus / name).write_bytes((ROOT / "corpus" / name).read_bytes())
     golden = tmp_path / "golden.jsonl"
     golden.write_text(
         "\n".join(
             json.dumps(line)
             for line in [
-                {"id": "t1", "type": "number", "question": "What is Malaysia's average tariff on industrial goods?",
-                 "reference": "6.1 percent", "evidence": ["simple average applied tariff of 6.1 percent"],
-                 "sources": ["corpus/trade-gov_ccg_malaysia-import-tariffs.md"]},
-                {"id": "t2", "type": "out_of_scope", "question": "Who won the 2022 FIFA World Cup?",
-                 "reference": "The documents do not cover this.", "evidence": []},
+                {
+                    "id": "t1",
+                    "type": "number",
+                    "question": "What is Malaysia's average tariff on industrial goods?",
+                    "reference": "6.1 percent",
+                    "evidence": ["simple average applied tariff of 6.1 percent"],
+                    "sources": ["corpus/trade-gov_ccg_malaysia-import-tariffs.md"],
+                },
+                {
+                    "id": "t2",
+                    "type": "out_of_scope",
+                    "question": "Who won the 2022 FIFA World Cup?",
+                    "reference": "The documents do not cover this.",
+                    "evidence": [],
+                },
             ]
         )
         + "\n"
@@ -144,7 +192,10 @@ def test_eval_command_writes_reports_and_fails_the_gate(tmp_path: Path) -> None:
     subprocess.run([*command, "ingest"], env=env, cwd=tmp_path, check=True, capture_output=True)
     result = subprocess.run(
         [*command, "eval", "--set", str(golden), "--out", str(tmp_path / "report")],
-        env=env, cwd=tmp_path, capture_output=True, text=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "answers.token_f1" in result.stderr and "below the minimum 1.01" in result.stderr

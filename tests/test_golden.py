@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import GoldenItem, GoldenSetError, append_golden, check_golden, load_golden, next_id
+from assistant.evaluation import (
+    GoldenItem,
+    GoldenSetError,
+    append_golden,
+    check_golden,
+    load_golden,
+    next_id,
+)
 from tests.conftest import ROOT
 
 DOCUMENTS = {"corpus/a.md": "Malaysia banned the export of unprocessed rare earth ores in January 2024."}
@@ -25,8 +32,11 @@ def item(id: str, **fields) -> GoldenItem:
 
 
 def test_a_good_set_has_no_problems() -> None:
-    items = [item("q1"), item("q2", type="follow_up", follows="q1", question="When?"),
-             item("q3", type="out_of_scope", evidence=[], sources=[])]
+    items = [
+        item("q1"),
+        item("q2", type="follow_up", follows="q1", question="When?"),
+        item("q3", type="out_of_scope", evidence=[], sources=[]),
+    ]
     assert check_golden(items, DOCUMENTS) == []
 
 
@@ -34,7 +44,10 @@ def test_a_good_set_has_no_problems() -> None:
     ("items", "expected"),
     [
         ([item("q1"), item("q1")], "id repeats"),
-        ([item("q1", evidence=["banned the import of cheese"])], "evidence not found in corpus/a.md"),
+        (
+            [item("q1", evidence=["banned the import of cheese"])],
+            "evidence not found in corpus/a.md",
+        ),
         ([item("q1", sources=["corpus/missing.md"])], "not in the corpus"),
         ([item("q1", sources=[], evidence=["quote found nowhere"])], "not found in any document"),
         ([item("q1", type="follow_up", follows="q9")], "not an earlier question"),
@@ -51,7 +64,9 @@ def test_each_kind_of_bad_set_is_rejected(items: list[GoldenItem], expected: str
 
 def test_lines_that_are_not_items_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "golden.jsonl"
-    path.write_text('{"id": "q1", "type": "factoid", "question": "?", "reference": "", "evidence": []}\nnot json\n')
+    path.write_text(
+        '{"id": "q1", "type": "factoid", "question": "?", "reference": "", "evidence": []}\nnot json\n'
+    )
     with pytest.raises(GoldenSetError, match="line 2"):
         load_golden(path)
 
@@ -72,5 +87,14 @@ def test_the_real_golden_set_passes_the_validator() -> None:
 
     items = load_golden(ROOT / "evals" / "golden.jsonl")
     assert len(items) >= 60
-    assert {i.type for i in items} >= {"factoid", "number", "date", "list", "why", "multi_doc", "out_of_scope", "follow_up"}
+    assert {i.type for i in items} >= {
+        "factoid",
+        "number",
+        "date",
+        "list",
+        "why",
+        "multi_doc",
+        "out_of_scope",
+        "follow_up",
+    }
     assert check_golden(items, corpus_documents(ROOT / "corpus")) == []

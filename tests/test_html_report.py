@@ -22,6 +22,7 @@ from assistant.evaluation.html_report import (
     safe_url,
 )
 from assistant.evaluation.metrics import DEFINITIONS
+from tests.conftest import CHROMIUM_ARGS
 
 HOSTILE_QUESTION = "Is <script>alert(1)</script> in the documents?"
 HOSTILE_TITLE = 'Evil <img src=x onerror="alert(3)"> brief'
@@ -307,9 +308,7 @@ def page_with_comparison() -> str:
 
 
 def _row(html: str, metric: str) -> str:
-    match = re.search(
-        rf'<tr class="status-(\w+)" data-metric="{re.escape(metric)}">(.*?)</tr>', html, re.S
-    )
+    match = re.search(rf'<tr class="status-(\w+)" data-metric="{re.escape(metric)}">(.*?)</tr>', html, re.S)
     assert match, metric
     return match.group(1) + "|" + match.group(2)
 
@@ -347,9 +346,7 @@ def test_every_metric_with_value_threshold_and_definition(page: str) -> None:
     status, cells = _row(page, "answers.token_f1").split("|", 1)
     assert status == "none" and '<td class="num">–</td>' in cells
     # recall@5 takes the definition of recall@k, latency.* that of latency.
-    assert "Share of a question&#39;s evidence quotes found in its top k" in _row(
-        page, "retrieval.recall@5"
-    )
+    assert "Share of a question&#39;s evidence quotes found in its top k" in _row(page, "retrieval.recall@5")
     assert DEFINITIONS["latency"] in _row(page, "latency.total.p50_ms")
     for group in ("Retrieval", "Answers", "Citations", "Refusals", "Latency"):
         assert f'<tr class="group"><th colspan="4">{group}</th></tr>' in page
@@ -383,9 +380,7 @@ def test_failed_question_shows_its_failed_checks(page: str) -> None:
     assert 'data-passed="1"' in passed and '<span class="pill pass">passed</span>' in passed
     refused = _question_row(page, "q003")
     assert 'data-refused="1"' in refused and '<span class="refusal-label">Refused</span>' in refused
-    assert (
-        "evidence in answer" in page and "the answer contains at least one evidence quote" in page
-    )
+    assert "evidence in answer" in page and "the answer contains at least one evidence quote" in page
 
 
 def test_citations_highlights_and_passages(page: str) -> None:
@@ -463,10 +458,7 @@ def test_filters_and_sortable_headers_are_present(page: str) -> None:
 
 def test_comparison_section_lists_the_worse_question(page_with_comparison: str) -> None:
     html = page_with_comparison
-    assert (
-        'Compared with <time datetime="2026-02-01T09:00:00+0000">01 Feb 2026, 09:00:00 UTC</time>'
-        in html
-    )
+    assert 'Compared with <time datetime="2026-02-01T09:00:00+0000">01 Feb 2026, 09:00:00 UTC</time>' in html
     section = html[html.index('<section id="comparison"') :]
     worse = section[section.index('id="worse-q002"') : section.index('id="better-q003"')]
     assert "The consortium refines magnets in Penang." in worse
@@ -476,10 +468,7 @@ def test_comparison_section_lists_the_worse_question(page_with_comparison: str) 
     assert '<tr class="better">' in section and '<tr class="worse">' in section
     assert "+0.1123" in section and "−0.1433" in section and "+23.45 ms" in section
     assert "gained: refusal_correct" in section
-    assert (
-        '<tr class="changed" title="changed"><td>Chunk size</td><td>550</td><td>900</td></tr>'
-        in section
-    )
+    assert '<tr class="changed" title="changed"><td>Chunk size</td><td>550</td><td>900</td></tr>' in section
     assert "render_report" not in html
 
 
@@ -563,14 +552,7 @@ def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             tab = browser.new_page()
@@ -580,9 +562,7 @@ def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
             requests: list[str] = []
             tab.on(
                 "request",
-                lambda r: (
-                    requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None
-                ),
+                lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
             )
             tab.goto(html_path.as_uri())
             visible = "#question-table tbody tr:not([hidden]) td:first-child"
@@ -606,9 +586,7 @@ def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
             f1.click()  # descending, no value still last
             assert tab.locator(visible).all_inner_texts() == ["q001", "q002", "q003"]
             assert (
-                tab.locator("#question-table thead th[title^='Token F1']").get_attribute(
-                    "aria-sort"
-                )
+                tab.locator("#question-table thead th[title^='Token F1']").get_attribute("aria-sort")
                 == "descending"
             )
             tab.locator("#question-table thead th button", has_text="Type").click()

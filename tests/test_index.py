@@ -100,9 +100,7 @@ def test_ingest_is_incremental(index: CorpusIndex, small_corpus: Path) -> None:
     # other chunks do not move): only that file is updated, only that chunk is replaced.
     before_ids = stored_ids(index)
     beta = small_corpus / "beta.md"
-    beta.write_text(
-        beta.read_text().replace("pay a windfall levy", "pay a windfall duty"), encoding="utf-8"
-    )
+    beta.write_text(beta.read_text().replace("pay a windfall levy", "pay a windfall duty"), encoding="utf-8")
     third = index.ingest([small_corpus])
     assert [Path(p).name for p in third.files_updated] == ["beta.md"]
     assert sorted(Path(p).name for p in third.files_unchanged) == ["alpha.md", "gamma.md"]
@@ -120,9 +118,7 @@ def test_ingest_is_incremental(index: CorpusIndex, small_corpus: Path) -> None:
 
     # A longer edit moves the offsets of the file's later chunks: they are re-embedded too,
     # but nothing of the other files is.
-    beta.write_text(
-        beta.read_text().replace("windfall duty", "much higher windfall duty"), encoding="utf-8"
-    )
+    beta.write_text(beta.read_text().replace("windfall duty", "much higher windfall duty"), encoding="utf-8")
     fourth = index.ingest([small_corpus])
     assert [Path(p).name for p in fourth.files_updated] == ["beta.md"]
     assert 1 <= fourth.texts_embedded == fourth.chunks_added <= chunk_counts(index)["beta.md"]
@@ -197,21 +193,15 @@ def test_corrupt_file_among_good_ones(index: CorpusIndex, small_corpus: Path) ->
     broken.write_bytes(b"%PDF-1.4 this is not really a PDF \x00\x01\x02")
     report = index.ingest([small_corpus])
     assert sorted(Path(p).name for p in report.files_added) == sorted(FILES)
-    assert [(e.path.name, "cannot read PDF" in e.reason) for e in report.errors] == [
-        ("broken.pdf", True)
-    ]
+    assert [(e.path.name, "cannot read PDF" in e.reason) for e in report.errors] == [("broken.pdf", True)]
     assert set(chunk_counts(index)) == set(FILES)
 
 
-def test_file_that_becomes_corrupt_keeps_its_old_chunks(
-    index: CorpusIndex, small_corpus: Path
-) -> None:
+def test_file_that_becomes_corrupt_keeps_its_old_chunks(index: CorpusIndex, small_corpus: Path) -> None:
     index.ingest([small_corpus])
     counts = chunk_counts(index)
     ids = stored_ids(index)
-    (small_corpus / "alpha.md").write_text(
-        "---\ntitle: [broken\n---\n\nNew body.\n", encoding="utf-8"
-    )
+    (small_corpus / "alpha.md").write_text("---\ntitle: [broken\n---\n\nNew body.\n", encoding="utf-8")
 
     for prune in (False, True):
         report = index.ingest([small_corpus], prune=prune)

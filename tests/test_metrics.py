@@ -75,7 +75,12 @@ def test_a_citation_number_without_a_passage_is_not_precise() -> None:
 def test_offline_support_checker_with_the_real_model(settings) -> None:
     checker = SupportChecker(make_embeddings(settings))
     passage = PASSAGES[2]
-    assert checker.supports("Malaysia's simple average applied tariff is 6.1 percent for industrial goods. [1]", [passage])
-    assert checker.supports("The average tariff Malaysia applies to industrial goods is 6.1 percent.", [passage])
+    assert checker.supports(
+        "Malaysia's simple average applied tariff is 6.1 percent for industrial goods. [1]",
+        [passage],
+    )
+    assert checker.supports(
+        "The average tariff Malaysia applies to industrial goods is 6.1 percent.", [passage]
+    )
     assert not checker.supports("Lynas operates a rare earth refinery in Pahang.", [passage])
     assert not checker.supports("Anything at all.", [])

@@ -20,16 +20,36 @@ def staff(corpus_assistant: Assistant, tmp_path: Path) -> Assistant:
     """The shared index, with the golden set, reports and feedback in tmp_path."""
     corpus_settings = corpus_assistant.settings
     golden = tmp_path / "golden.jsonl"
-    golden.write_text(json.dumps({"id": "q009", "type": "factoid", "question": "?", "reference": "r",
-                                  "evidence": ["Lynas"], "sources": []}) + "\n")
-    return Assistant(corpus_settings.model_copy(update={"golden_set": golden, "reports_dir": tmp_path / "reports"}))
+    golden.write_text(
+        json.dumps(
+            {
+                "id": "q009",
+                "type": "factoid",
+                "question": "?",
+                "reference": "r",
+                "evidence": ["Lynas"],
+                "sources": [],
+            }
+        )
+        + "\n"
+    )
+    return Assistant(
+        corpus_settings.model_copy(update={"golden_set": golden, "reports_dir": tmp_path / "reports"})
+    )
 
 
 @pytest.fixture
 def bad_answer(staff: Assistant) -> int:
     return add_feedback(
         staff.settings,
-        Feedback("down", "Since when is raw rare earth export banned?", "Wrong. [1]", [], [], comment="no date"),
+        Feedback(
+            "down",
+            "Since when is raw rare earth export banned?",
+            "Wrong. [1]",
+            [],
+            [],
+            comment="no date",
+        ),
     )
 
 
@@ -64,7 +84,10 @@ def test_summary_without_and_with_a_report(staff: Assistant, tmp_path: Path) -> 
         "created_at": "2026-11-27T10:00:00",
         "metrics": {"questions": 3, "retrieval.mrr": 0.5, "citations.recall": None},
         "thresholds": {"minimum": {"retrieval.mrr": 0.8}, "maximum": {}},
-        "gate": {"passed": False, "failures": [{"metric": "retrieval.mrr", "value": 0.5, "minimum": 0.8}]},
+        "gate": {
+            "passed": False,
+            "failures": [{"metric": "retrieval.mrr", "value": 0.5, "minimum": 0.8}],
+        },
     }
     (staff.settings.reports_dir / "run1").mkdir(parents=True)
     (staff.settings.reports_dir / "run1" / "report.json").write_text(json.dumps(report))

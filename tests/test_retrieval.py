@@ -59,9 +59,7 @@ def _body(path: str) -> str:
 
 
 def test_passage_about_the_facility_is_found_by_naming_lynas(corpus_assistant: Assistant) -> None:
-    passages = corpus_assistant.retriever.retrieve(
-        "Where is the Lynas rare earth processing plant?", k=3
-    )
+    passages = corpus_assistant.retriever.retrieve("Where is the Lynas rare earth processing plant?", k=3)
     assert any("Pahang" in p.text and "that facility treats feedstock" in p.text for p in passages)
 
 
@@ -96,9 +94,7 @@ PUBLISHER = "Office of the United States Trade Representative"
 
 def test_publisher_filter(corpus_assistant: Assistant) -> None:
     filters = Filters(publishers=[PUBLISHER])
-    passages = corpus_assistant.retriever.retrieve(
-        "critical minerals rare earths", filters=filters, k=10
-    )
+    passages = corpus_assistant.retriever.retrieve("critical minerals rare earths", filters=filters, k=10)
     assert passages
     assert {p.publisher for p in passages} == {PUBLISHER}
     unfiltered = corpus_assistant.retriever.retrieve("critical minerals rare earths", k=10)
@@ -115,24 +111,16 @@ def test_publisher_filter(corpus_assistant: Assistant) -> None:
 )
 def test_source_filter(corpus_assistant: Assistant, source: str) -> None:
     filters = Filters(sources=[source])
-    passages = corpus_assistant.retriever.retrieve(
-        "rare earth export ban in Malaysia", filters=filters, k=10
-    )
+    passages = corpus_assistant.retriever.retrieve("rare earth export ban in Malaysia", filters=filters, k=10)
     assert passages
     assert {Path(p.path).name for p in passages} == {"exim_ctep-critical-minerals.md"}
 
 
-def test_relative_source_path_filter(
-    corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_relative_source_path_filter(corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     filters = Filters(sources=["corpus/trade-gov_ccg_malaysia-import-tariffs.md"])
-    passages = corpus_assistant.retriever.retrieve(
-        "critical minerals cooperation", filters=filters, k=10
-    )
-    assert passages and {Path(p.path).name for p in passages} == {
-        "trade-gov_ccg_malaysia-import-tariffs.md"
-    }
+    passages = corpus_assistant.retriever.retrieve("critical minerals cooperation", filters=filters, k=10)
+    assert passages and {Path(p.path).name for p in passages} == {"trade-gov_ccg_malaysia-import-tariffs.md"}
 
 
 def test_date_range_filter(corpus_assistant: Assistant) -> None:
@@ -154,9 +142,7 @@ def test_date_range_filter(corpus_assistant: Assistant) -> None:
     ],
     ids=["date_from", "date_to", "both"],
 )
-def test_date_filters_exclude_undated_documents(
-    corpus_assistant: Assistant, filters: Filters
-) -> None:
+def test_date_filters_exclude_undated_documents(corpus_assistant: Assistant, filters: Filters) -> None:
     # The best passages for this query are in undated documents ("date: unknown").
     query = "Malaysia banned the export of unprocessed rare earth ores"
     assert corpus_assistant.retriever.retrieve(query, k=1)[0].date == "unknown"
@@ -182,8 +168,7 @@ def test_near_duplicates_collapse(settings: Settings, tmp_path: Path) -> None:
     (folder / "one.md").write_text(f'---\ntitle: "Cobalt Wire Story"\n---\n\n{paragraph}\n')
     (folder / "two.md").write_text(f'---\ntitle: "Cobalt Press Release"\n---\n\n{paragraph}\n')
     (folder / "three.md").write_text(
-        '---\ntitle: "Nickel Notes"\n---\n\n'
-        "Nickel pig iron from Indonesia keeps nickel prices low.\n"
+        '---\ntitle: "Nickel Notes"\n---\n\nNickel pig iron from Indonesia keeps nickel prices low.\n'
     )
     assistant = Assistant(settings)
     assistant.ingest([folder])

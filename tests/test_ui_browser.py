@@ -3,6 +3,7 @@ find it stored, and see a document's <script> payload shown as text, never run."
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,29 +13,41 @@ from assistant.api import create_app
 from assistant.config import Settings
 from assistant.service import Assistant
 from assistant.store import list_feedback
-from tests.conftest import CORPUS, LiveServer
+from tests.conftest import CHROMIUM_ARGS, CORPUS, HOSTILE_DOCUMENT, LiveServer
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-HOSTILE = """---
-title: "Zorblax <img src=x onerror=\\"window.__pwned='title'\\"> briefing"
-source: "javascript:window.__pwned='link'"
-publisher: "<b>Bold</b> Publisher"
-date: "2026-01-01"
----
-
-The Zorblax consortium <script>window.__pwned = 'script'</script> refines neodymium magnets in Penang <img src=x onerror="window.__pwned='img'"> for export to Japan.
-"""
 
 
 @pytest.fixture(scope="module")
 def chat_server(tmp_path_factory: pytest.TempPathFactory):
     corpus = tmp_path_factory.mktemp("ui-corpus")
     shutil.copy(CORPUS / "trade-gov_malaysia-critical-minerals-cooperation.md", corpus)
-    (corpus / "hostile.md").write_text(HOSTILE, encoding="utf-8")
-    assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("ui-data")))
+    (corpus / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
+    staff_files = tmp_path_factory.mktemp("ui-staff")
+    golden = staff_files / "golden.jsonl"
+    golden.write_text(
+        json.dumps(
+            {
+                "id": "q001",
+                "type": "date",
+                "question": "When did Malaysia ban unprocessed rare earth exports?",
+                "reference": "January 2024.",
+                "evidence": ["banned the export of unprocessed rare earth ores"],
+                "sources": [str(corpus / "trade-gov_malaysia-critical-minerals-cooperation.md")],
+            }
+        )
+        + "\n"
+    )
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("ui-data"),
+        golden_set=golden,
+        reports_dir=staff_files / "reports",
+        thresholds_file=staff_files / "none.toml",
+    )
+    assistant = Assistant(settings)
     assistant.ingest([corpus])
     assistant.warm_up()
     with LiveServer(create_app(assistant)) as server:
@@ -50,14 +63,7 @@ def browser():
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         yield launched
         launched.close()
@@ -69,7 +75,14 @@ def page(browser, chat_server):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     opened = context.new_page()
     outside: list[str] = []
-    opened.on("request", lambda request: outside.append(request.url) if not request.url.startswith((server.url, "data:", "blob:")) else None)
+    opened.on(
+        "request",
+        lambda request: (
+            outside.append(request.url)
+            if not request.url.startswith((server.url, "data:", "blob:"))
+            else None
+        ),
+    )
     opened.goto(server.url + "/")
     opened.wait_for_selector("#question textarea")
     yield opened
@@ -81,9 +94,7 @@ def ask(page, question: str) -> None:
     count = page.locator(".message-row.bot-row, .bot-row").count()
     page.fill("#question textarea", question)
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        "n => document.querySelectorAll('.bot-row').length > n", arg=count, timeout=30000
-    )
+    page.wait_for_function("n => document.querySelectorAll('.bot-row').length > n", arg=count, timeout=30000)
     page.wait_for_timeout(800)  # the stream finishes within a few hundred ms
 
 
@@ -155,3 +166,27 @@ def test_phone_width_keeps_the_chat_usable(browser, chat_server) -> None:
     assert phone.evaluate("document.documentElement.scrollWidth") <= 400
     phone.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
     context.close()
+
+
+def test_staff_quality_tab_runs_the_evaluation_and_promotes_feedback(page, chat_server) -> None:
+    _, assistant = chat_server
+    ask(page, "Who won the 2022 FIFA World Cup?")
+    page.get_by_label("Dislike").last.click()
+    page.wait_for_selector("#feedback-comment textarea", state="visible")
+    page.get_by_role("tab", name="Quality").click()
+    page.click("#run-eval")
+    page.wait_for_function(
+        "document.querySelector('#eval-summary').innerText.includes('PASS')", timeout=60000
+    )
+    assert "retrieval.mrr" in page.inner_text("#eval-summary")
+    assert page.locator("#eval-charts img").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "quality-tab.png"), full_page=True)
+    page.locator("#feedback-table").get_by_text("Who won the 2022 FIFA World Cup?").last.click()
+    page.wait_for_function("document.querySelector('#promote-chosen').innerText.includes('FIFA')")
+    page.locator("#promote-type input").fill("out_of_scope")
+    page.keyboard.press("Enter")
+    page.click("#promote-button")
+    page.wait_for_function("document.querySelector('#promote-status').innerText.includes('Added')")
+    added = assistant.settings.golden_set.read_text().splitlines()[-1]
+    assert json.loads(added) | {} and json.loads(added)["type"] == "out_of_scope"
+    assert json.loads(added)["question"] == "Who won the 2022 FIFA World Cup?"

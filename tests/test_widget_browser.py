@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import CHROMIUM_ARGS, HOSTILE_DOCUMENT
+
 sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -31,25 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 ARTIFACTS = ROOT / "test-artifacts"
 HOST = "127.0.0.1"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ANSWERABLE = "Can I export rare earth concentrate from Malaysia?"
 # A document that tries to run script wherever its text is shown.
-HOSTILE = """---
-title: "Zorblax <img src=x onerror=\\"window.__pwned='title'\\"> briefing"
-source: "javascript:window.__pwned='link'"
-publisher: "<b>Bold</b> Publisher"
-date: "2026-01-01"
----
-
-The Zorblax consortium <script>window.__pwned = 'script'</script> refines neodymium magnets in Penang <img src=x onerror="window.__pwned='img'"> for export to Japan.
-"""
 OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
 # The widget's host element; Playwright's CSS selectors pierce its open shadow root.
 WIDGET = "market-intelligence-widget"
@@ -109,7 +94,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     command = _assistant_command()
     hostile = tmp_path_factory.mktemp("hostile")
-    (hostile / "hostile.md").write_text(HOSTILE, encoding="utf-8")
+    (hostile / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
     ingest = subprocess.run(
         [*command, "--data-dir", str(data_dir), "ingest", str(CORPUS), str(hostile)],
         cwd=ROOT,

@@ -21,7 +21,9 @@ class Answerer(Protocol):
         """Answer `question` (already condensed into `standalone_question`) from `passages`."""
         ...
 
-    def stream(self, question: str, standalone_question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, standalone_question: str, passages: list[Passage]
+    ) -> Iterator[str | Answer]:
         """Text pieces as they are produced, then the complete `Answer`."""
         ...
 

@@ -97,7 +97,9 @@ class ExtractiveAnswerer:
         chosen = self._select(candidates)
         return self._compose(question, standalone_question, passages, chosen, candidates[0].relevance)
 
-    def stream(self, question: str, standalone_question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, standalone_question: str, passages: list[Passage]
+    ) -> Iterator[str | Answer]:
         """The answer word by word (it exists whole once its sentences are chosen)."""
         yield from stream_words(self.answer(question, standalone_question, passages))
 
@@ -113,9 +115,7 @@ class ExtractiveAnswerer:
             return []
         # A follow-up's own words say what is asked; the condensed form says about what.
         queries = list(dict.fromkeys([standalone_question, question]))
-        vectors = np.array(
-            self.embeddings.embed_sentences(queries + [c.text for c in candidates])
-        )
+        vectors = np.array(self.embeddings.embed_sentences(queries + [c.text for c in candidates]))
         similarities = vectors[len(queries) :] @ vectors[: len(queries)].T
         query_terms = set(terms(standalone_question))
         query_weight = sum(self.idf(term) for term in query_terms) or 1.0
@@ -226,9 +226,9 @@ def _with_context(passage: Passage, used: list[int]) -> list[int]:
         if index in expanded:
             continue
         previous = index - 1
-        if _ANAPHOR.match(texts[index]) and previous >= 0 and previous not in expanded:
-            if previous not in passage.headings:
-                expanded.append(previous)
+        leans_back = _ANAPHOR.match(texts[index]) and previous >= 0
+        if leans_back and previous not in expanded and previous not in passage.headings:
+            expanded.append(previous)
         expanded.append(index)
         if texts[index].rstrip().endswith(":"):
             following = index + 1

@@ -38,7 +38,12 @@ def fence_sources(passages: list[Passage]) -> str:
     """Numbered sources, each inside <source> tags that its own text cannot close."""
     blocks = []
     for n, passage in enumerate(passages, start=1):
-        text = re.sub(r"</?\s*source", lambda m: m.group(0).replace("source", "source\u200b"), passage.text, flags=re.I)
+        text = re.sub(
+            r"</?\s*source",
+            lambda m: m.group(0).replace("source", "source\u200b"),
+            passage.text,
+            flags=re.I,
+        )
         title = passage.title.replace('"', "'")
         blocks.append(f'<source n="{n}" title="{title}" date="{passage.date}">\n{text}\n</source>')
     return "\n\n".join(blocks)
@@ -103,7 +108,9 @@ class LLMCondenser:
             log.warning("condense with the LLM failed (%s); using the rules", error)
             return self.fallback(question, history)
         rewritten = message_text(reply.content).strip().splitlines()
-        return rewritten[0].strip() if rewritten and rewritten[0].strip() else self.fallback(question, history)
+        return (
+            rewritten[0].strip() if rewritten and rewritten[0].strip() else self.fallback(question, history)
+        )
 
 
 class LLMAnswerer:
@@ -138,7 +145,9 @@ class LLMAnswerer:
         assert final is not None
         return final
 
-    def stream(self, question: str, standalone_question: str, passages: list[Passage]) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, standalone_question: str, passages: list[Passage]
+    ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked `Answer`."""
         candidates = self.fallback.score(question, standalone_question, passages)
         relevance = candidates[0].relevance if candidates else 0.0
@@ -149,7 +158,10 @@ class LLMAnswerer:
         dropped: list[str] = []
         text = ""
         try:
-            pieces = (message_text(chunk.content) for chunk in self.model.stream(self.messages(standalone_question, passages)))
+            pieces = (
+                message_text(chunk.content)
+                for chunk in self.model.stream(self.messages(standalone_question, passages))
+            )
             for piece in filter_markers(pieces, len(passages), dropped):
                 text += piece
                 yield piece
@@ -163,14 +175,19 @@ class LLMAnswerer:
         answer = self.check(question, standalone_question, passages, text, dropped)
         if answer is None:
             yield from self._finish_fallback(
-                question, standalone_question, passages,
-                note="The language model gave no usable cited answer; this answer quotes the documents instead.",
+                question,
+                standalone_question,
+                passages,
+                note="The language model gave no usable cited answer; "
+                "this answer quotes the documents instead.",
             )
             return
         answer.relevance = round(relevance, 4)
         yield answer
 
-    def _finish_fallback(self, question: str, standalone: str, passages: list[Passage], note: str | None) -> Iterator[str | Answer]:
+    def _finish_fallback(
+        self, question: str, standalone: str, passages: list[Passage], note: str | None
+    ) -> Iterator[str | Answer]:
         answer = self.fallback.answer(question, standalone, passages)
         if note:
             answer.notes.insert(0, note)
@@ -191,7 +208,9 @@ class LLMAnswerer:
         if not text:
             return None
         if text.upper().startswith(REFUSAL_MARK):
-            refused = refusal(question, standalone_question, passages, reason="the language model found no answer")
+            refused = refusal(
+                question, standalone_question, passages, reason="the language model found no answer"
+            )
             refused.prompt_versions = versions(self.prompts)
             return refused
         sentences = self._sentences(text, len(passages))
@@ -208,9 +227,9 @@ class LLMAnswerer:
             checked.append(AnswerSentence(sentence, numbers, supported))
         citations = [Citation.from_passage(n, passages[n - 1]) for n in cited_order]
         by_number = {c.n: c for c in citations}
-        for sentence in checked:
-            for n in sentence.citations:
-                _highlight(by_number[n], passages[n - 1], sentence.text)
+        for checked_sentence in checked:
+            for n in checked_sentence.citations:
+                _highlight(by_number[n], passages[n - 1], checked_sentence.text)
         notes = []
         if dropped:
             notes.append(f"Removed citation(s) to sources that do not exist: {', '.join(dropped)}.")
@@ -240,7 +259,10 @@ class LLMAnswerer:
             numbers = [int(n) for n in _MARKER.findall(raw) if 1 <= int(n) <= sources]
             if _ONLY_MARKERS.match(raw) and parts:
                 previous, previous_numbers = parts[-1]
-                parts[-1] = (previous, previous_numbers + [n for n in numbers if n not in previous_numbers])
+                parts[-1] = (
+                    previous,
+                    previous_numbers + [n for n in numbers if n not in previous_numbers],
+                )
                 continue
             if strip_markers(raw):
                 # Kept as written (markers and all) so surfaces can find it in the answer;

@@ -28,8 +28,13 @@ def compare_reports(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         change = round(new_value - old_value, 4)
         improved = change < 0 if lower_is_better(name) else change > 0
         deltas.append(
-            {"metric": name, "old": old_value, "new": new_value, "delta": change,
-             "direction": "same" if change == 0 else ("better" if improved else "worse")}
+            {
+                "metric": name,
+                "old": old_value,
+                "new": new_value,
+                "delta": change,
+                "direction": "same" if change == 0 else ("better" if improved else "worse"),
+            }
         )
     old_questions = {q["id"]: q for q in old["questions"]}
     worse, better = [], []

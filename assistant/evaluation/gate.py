@@ -20,7 +20,10 @@ def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
 def check(metrics: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """Every metric on the wrong side of its bound (a missing metric fails too)."""
     failed = []
-    for kind, bounds in (("minimum", thresholds.get("minimum", {})), ("maximum", thresholds.get("maximum", {}))):
+    for kind, bounds in (
+        ("minimum", thresholds.get("minimum", {})),
+        ("maximum", thresholds.get("maximum", {})),
+    ):
         for name, bound in bounds.items():
             value = metrics.get(name)
             too_low = kind == "minimum" and (value is None or value < bound)
@@ -35,7 +38,11 @@ def describe(failed: list[dict[str, Any]]) -> list[str]:
     lines = []
     for failure in failed:
         if "minimum" in failure:
-            lines.append(f"{failure['metric']} = {failure['value']} is below the minimum {failure['minimum']}")
+            lines.append(
+                f"{failure['metric']} = {failure['value']} is below the minimum {failure['minimum']}"
+            )
         else:
-            lines.append(f"{failure['metric']} = {failure['value']} is above the maximum {failure['maximum']}")
+            lines.append(
+                f"{failure['metric']} = {failure['value']} is above the maximum {failure['maximum']}"
+            )
     return lines

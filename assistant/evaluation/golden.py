@@ -44,7 +44,11 @@ class GoldenItem:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        return {key: value for key, value in data.items() if value not in (None, [], "") or key in ("evidence", "reference")}
+        return {
+            key: value
+            for key, value in data.items()
+            if value not in (None, [], "") or key in ("evidence", "reference")
+        }
 
 
 class GoldenSetError(ValueError):
@@ -97,7 +101,9 @@ def check_golden(items: list[GoldenItem], documents: dict[str, str]) -> list[str
             source = item.sources[index] if index < len(item.sources) else None
             needle = _normalise(quote)
             if source is not None:
-                matches = [text for path, text in corpus.items() if path.endswith(source) or source.endswith(path)]
+                matches = [
+                    text for path, text in corpus.items() if path.endswith(source) or source.endswith(path)
+                ]
                 if not matches:
                     problems.append(f"{where}: source '{source}' is not in the corpus")
                 elif not any(needle in text for text in matches):
@@ -116,5 +122,9 @@ def append_golden(path: Path, item: GoldenItem) -> None:
 
 def next_id(items: list[GoldenItem], prefix: str = "q") -> str:
     """The next free `q123`-style id."""
-    numbers = [int(item.id[len(prefix):]) for item in items if item.id.startswith(prefix) and item.id[len(prefix):].isdigit()]
+    numbers = [
+        int(item.id[len(prefix) :])
+        for item in items
+        if item.id.startswith(prefix) and item.id[len(prefix) :].isdigit()
+    ]
     return f"{prefix}{max(numbers, default=0) + 1:03d}"

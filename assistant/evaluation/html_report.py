@@ -136,8 +136,7 @@ def render_report(report: dict[str, Any], comparison: dict[str, Any] | None = No
         "types": _type_rows(report),
         "type_columns": [label for _, label in TYPE_COLUMNS],
         "question_metrics": [
-            {"key": key, "label": label, "title": title}
-            for key, label, title, _ in QUESTION_METRICS
+            {"key": key, "label": label, "title": title} for key, label, title, _ in QUESTION_METRICS
         ],
         "questions": questions,
         "question_types": sorted({q["type"] for q in questions}),
@@ -560,9 +559,7 @@ def _comparison_view(comparison: dict[str, Any], link_questions: bool) -> dict[s
     deltas = []
     for delta in comparison.get("deltas") or []:
         name = str(delta.get("metric", ""))
-        direction = (
-            delta.get("direction") if delta.get("direction") in ("better", "worse") else "same"
-        )
+        direction = delta.get("direction") if delta.get("direction") in ("better", "worse") else "same"
         deltas.append(
             {
                 "metric": name,
@@ -579,9 +576,7 @@ def _comparison_view(comparison: dict[str, Any], link_questions: bool) -> dict[s
         "new_when": _when(new.get("created_at")),
         "settings": settings,
         "deltas": deltas,
-        "counts": {
-            d: sum(x["direction"] == d for x in deltas) for d in ("better", "worse", "same")
-        },
+        "counts": {d: sum(x["direction"] == d for x in deltas) for d in ("better", "worse", "same")},
         "worse": [_changed_question(e, link_questions) for e in comparison.get("worse") or []],
         "better": [_changed_question(e, link_questions) for e in comparison.get("better") or []],
         "added": [str(x) for x in comparison.get("added") or []],
@@ -665,9 +660,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _quality_chart(report: dict[str, Any]) -> str:
     metrics = report.get("metrics") or {}
-    names = [
-        n for n in metrics if _group_of(n) in ("retrieval", "answers", "citations", "refusals")
-    ]
+    names = [n for n in metrics if _group_of(n) in ("retrieval", "answers", "citations", "refusals")]
     fig, axes = _figure(7.6, 0.34 * max(len(names), 3) + 1.0)
     if not names:
         _no_data(axes, "No quality metrics in this report")

@@ -103,7 +103,9 @@ def write_report(report: dict[str, Any], out_dir: Path, comparison: dict[str, An
     from assistant.evaluation.html_report import render_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / "report.json").write_text(
+        json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     html_path = out_dir / "report.html"
     html_path.write_text(render_report(report, comparison), encoding="utf-8")
     return html_path

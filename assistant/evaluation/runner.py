@@ -107,7 +107,13 @@ def run(
             evidence_ranks(texts, item.evidence) if item.answerable else [],
             latency,
             passages=[
-                {"rank": i + 1, "title": p.title, "path": p.path, "text": p.text, "score": round(p.score, 5)}
+                {
+                    "rank": i + 1,
+                    "title": p.title,
+                    "path": p.path,
+                    "text": p.text,
+                    "score": round(p.score, 5),
+                }
                 for i, p in enumerate(ranked)
             ],
         )
@@ -163,11 +169,17 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
     )
     summary["refusals.recall"] = _mean([float(r.answer.refused) for r in out_of_scope])
     summary["refusals.precision"] = (
-        round(sum(not r.item.answerable for r in refused) / len(refused), 4) if refused else (1.0 if results else None)
+        round(sum(not r.item.answerable for r in refused) / len(refused), 4)
+        if refused
+        else (1.0 if results else None)
     )
     summary["refusals.false_refusal_rate"] = _mean([float(r.answer.refused) for r in answerable])
     for stage in STAGES:
-        values = [r.answer.timings_ms.get(stage, 0.0) for r in results] if stage != "total" else [r.latency_ms for r in results]
+        values = (
+            [r.answer.timings_ms.get(stage, 0.0) for r in results]
+            if stage != "total"
+            else [r.latency_ms for r in results]
+        )
         summary[f"latency.{stage}.p50_ms"] = round(percentile(values, 0.5), 2)
         summary[f"latency.{stage}.p95_ms"] = round(percentile(values, 0.95), 2)
     return summary
@@ -186,8 +198,13 @@ def failures(results: list[ItemResult]) -> list[dict[str, Any]]:
         failed = [name for name, passed in result.checks().items() if not passed]
         if failed:
             listed.append(
-                {"id": result.item.id, "type": result.item.type, "question": result.item.question,
-                 "failed": failed, "answer": result.answer.answer}
+                {
+                    "id": result.item.id,
+                    "type": result.item.type,
+                    "question": result.item.question,
+                    "failed": failed,
+                    "answer": result.answer.answer,
+                }
             )
     return listed
 
