@@ -7,7 +7,8 @@ The requested `model` picks the behaviour:
 - `slow`: waits longer than any test timeout before answering;
 - `error`: HTTP 500;
 - `malformed`: a stream whose third chunk is cut off mid-JSON (tests/fixtures/openai/malformed.sse);
-- `empty`: an answer with no text.
+- `empty`: an answer with no text;
+- `unsupported`: like `echo`, plus a sentence that no source supports.
 Every request body is kept in `requests` for assertions.
 """
 
@@ -117,6 +118,8 @@ def make_app(slow_seconds: float = 5.0) -> FastAPI:
                 iter([(FIXTURES / "malformed.sse").read_text()]), media_type="text/event-stream"
             )
         content = "" if model == "empty" else echo_reply(_prompt(body))
+        if model == "unsupported" and "[1]" in content:
+            content += " Malaysia also mines most of the world's lithium for electric cars [1]."
         if stream:
             return StreamingResponse(iter([chunks(content, model)]), media_type="text/event-stream")
         return JSONResponse(completion(content, model))

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,12 +78,9 @@ def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     raise RuntimeError(f"the server was not healthy after {timeout:.0f}s:\n{tail}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`assistant serve` on a free loopback port over a fresh index of corpus/; its base URL."""
-    if _chromium() is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    data_dir = tmp_path_factory.mktemp("widget-data")
+@contextmanager
+def _serve(data_dir: Path, sources: list[Path], extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Ingest `sources` into `data_dir`, run `assistant serve` on a free loopback port; its URL."""
     env = {
         **os.environ,
         "ASSISTANT_DATA_DIR": str(data_dir),
@@ -91,12 +89,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        **(extra_env or {}),
     }
     command = _assistant_command()
-    hostile = tmp_path_factory.mktemp("hostile")
-    (hostile / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
     ingest = subprocess.run(
-        [*command, "--data-dir", str(data_dir), "ingest", str(CORPUS), str(hostile)],
+        [*command, "--data-dir", str(data_dir), "ingest", *map(str, sources)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -104,7 +101,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=180,
     )
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-
     port = _free_port()
     log_path = data_dir / "server.log"
     with log_path.open("w") as log:
@@ -126,6 +122,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`assistant serve` on a free loopback port over a fresh index of corpus/ (and one
+    hostile document); its base URL."""
+    if _chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    hostile = tmp_path_factory.mktemp("hostile")
+    (hostile / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
+    with _serve(tmp_path_factory.mktemp("widget-data"), [CORPUS, hostile]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -376,3 +384,32 @@ def test_phone_width_takes_the_full_screen(browser: Any, server: str) -> None:
         demo.assert_only_loopback()
     finally:
         demo.close()
+
+
+def test_llm_answers_mark_unsupported_sentences(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The widget over a server whose answers come from an LLM (a local OpenAI-protocol
+    server): a sentence no cited source supports is marked, and the note says why."""
+    from tests.conftest import LiveServer
+    from tests.openai_server import make_app
+
+    with LiveServer(make_app()) as llm:
+        llm_env = {
+            "ASSISTANT_LLM": "openai",
+            "ASSISTANT_LLM_BASE_URL": f"{llm.url}/v1",
+            "ASSISTANT_LLM_MODEL": "unsupported",
+        }
+        sources = [CORPUS / "trade-gov_malaysia-critical-minerals-cooperation.md"]
+        with _serve(tmp_path_factory.mktemp("widget-llm"), sources, llm_env) as url:
+            demo = Demo(browser, url, {"width": 1280, "height": 800})
+            demo.open_page()
+            demo.launcher.click()
+            answer = demo.ask(ANSWERABLE)
+            unsupported = answer.locator(".miw-unsupported")
+            assert unsupported.count() == 1 and "lithium" in unsupported.inner_text()
+            assert "not supported" in answer.locator(".miw-note").first.inner_text()
+            assert answer.locator(".miw-sources li").count() >= 1
+            demo.screenshot("llm-unsupported")
+            demo.assert_only_loopback()
+            demo.close()
