@@ -8,7 +8,7 @@ passage exactly as it stands in its document at `start:end`, so it can be checke
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from assistant.retrieval import Passage
@@ -83,27 +83,13 @@ class Answer:
     # Every passage the answerer saw, best first, for evaluation and debugging.
     passages: list[Passage] = field(default_factory=list)
 
-    def to_dict(self, include_passages: bool = False) -> dict[str, Any]:
-        """The JSON shape of `assistant ask --json` and `POST /api/ask`."""
-        data = asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of `assistant ask --json` and `POST /api/ask` (without `passages`,
+        which are for evaluation and debugging)."""
+        data = asdict(replace(self, passages=[]))  # passages are not part of the contract
         for citation in data["citations"]:
             citation["highlights"] = [list(span) for span in citation["highlights"]]
-        if include_passages:
-            data["passages"] = [
-                {
-                    "chunk_id": p.chunk_id,
-                    "title": p.title,
-                    "path": p.path,
-                    "start": p.start,
-                    "end": p.end,
-                    "text": p.text,
-                    "score": p.score,
-                    "dense_score": p.dense_score,
-                }
-                for p in self.passages
-            ]
-        else:
-            del data["passages"]
+        del data["passages"]
         return data
 
 

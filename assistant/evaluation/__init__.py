@@ -27,7 +27,6 @@ from assistant.evaluation.metrics import (
 from assistant.evaluation.runner import (
     ItemResult,
     by_type,
-    failures,
     run,
     suggest_refusal_threshold,
     summarise,
@@ -44,7 +43,6 @@ __all__ = [
     "check_golden",
     "citation_scores",
     "evidence_ranks",
-    "failures",
     "load_golden",
     "ndcg_at",
     "next_id",

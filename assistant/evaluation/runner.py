@@ -191,24 +191,6 @@ def by_type(results: list[ItemResult]) -> dict[str, dict[str, Any]]:
     return {kind: summarise([r for r in results if r.item.type == kind]) for kind in types}
 
 
-def failures(results: list[ItemResult]) -> list[dict[str, Any]]:
-    """Questions that failed a check, with the checks they failed."""
-    listed = []
-    for result in results:
-        failed = [name for name, passed in result.checks().items() if not passed]
-        if failed:
-            listed.append(
-                {
-                    "id": result.item.id,
-                    "type": result.item.type,
-                    "question": result.item.question,
-                    "failed": failed,
-                    "answer": result.answer.answer,
-                }
-            )
-    return listed
-
-
 def suggest_refusal_threshold(results: list[ItemResult], max_false_refusals: float = 0.05) -> dict[str, Any]:
     """The threshold that refuses the most out-of-scope questions while wrongly refusing at
     most `max_false_refusals` of answerable ones. Run with `refusal_threshold=0` so that
