@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as StarletteMessage
 
 from assistant.config import Settings
+from assistant.index import SourceInfo
 from assistant.retrieval import Filters
 from assistant.security import (
     CORS_HEADERS,
@@ -97,15 +98,6 @@ class AnswerOut(BaseModel):
     notes: list[str]
     answerer: str
     relevance: float
-
-
-class SourceOut(BaseModel):
-    path: str
-    title: str
-    source: str
-    publisher: str
-    date: str
-    chunks: int
 
 
 class FeedbackIn(BaseModel):
@@ -208,7 +200,7 @@ def create_app(
             raise ApiError(422, str(error), "invalid_question") from None
         return answer.to_dict()
 
-    @app.get("/api/sources", tags=["api"], response_model=list[SourceOut], responses=ERROR_RESPONSES)
+    @app.get("/api/sources", tags=["api"], response_model=list[SourceInfo], responses=ERROR_RESPONSES)
     def sources(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
         """Indexed documents, newest first."""
         return [vars(info) for info in assistant.sources()]

@@ -68,9 +68,11 @@ class Filters(BaseModel):
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def matches(self, metadata: dict[str, Any]) -> bool:
-        """Whether a chunk with `metadata` passes the filters."""
-        if self.sources and not ({metadata.get("path"), metadata.get("source")} & self.source_keys()):
+    def matches(self, metadata: dict[str, Any], source_keys: set[str] | None = None) -> bool:
+        """Whether a chunk with `metadata` passes the filters (`source_keys`: the result of
+        `source_keys()`, computed once when many chunks are checked)."""
+        keys = source_keys if source_keys is not None else self.source_keys()
+        if self.sources and not ({metadata.get("path"), metadata.get("source")} & keys):
             return False
         if self.publishers and metadata.get("publisher") not in self.publishers:
             return False
@@ -214,12 +216,13 @@ class HybridRetriever(BaseRetriever):
         if bm25 is None or not query_terms:
             return []
         scores = bm25.get_scores(query_terms)
+        source_keys = filters.source_keys() if filters else None
         order = sorted(range(len(chunks)), key=lambda i: scores[i], reverse=True)
         passages: list[Passage] = []
         for i in order:
             if scores[i] <= 0 or len(passages) >= self.settings.fetch_k:
                 break
-            if filters and not filters.matches(chunks[i].metadata):
+            if filters and not filters.matches(chunks[i].metadata, source_keys):
                 continue
             passage = Passage.from_chunk(chunks[i])
             passage.bm25_score = float(scores[i])

@@ -53,6 +53,7 @@ class Assistant:
         self._chain = None
         self._prepare: Runnable | None = None
         self._answerer: Answerer | None = None
+        self._stats: dict[str, Any] | None = None
         self._lock = threading.RLock()  # _get_chain builds the corpus while holding it
 
     # --- set-up -----------------------------------------------------------------------
@@ -191,7 +192,13 @@ class Assistant:
             yield StreamEvent("answer", answer)
 
     def stats(self) -> dict[str, Any]:
-        """What is loaded: for /healthz and the chat's header."""
+        """What is loaded: for /healthz and the chat's header. Listing sources reads every
+        chunk's metadata, so the result is kept until the next ingest or delete."""
+        if self._stats is None:
+            self._stats = self._compute_stats()
+        return self._stats
+
+    def _compute_stats(self) -> dict[str, Any]:
         sources = self.sources()
         dated = [s.date for s in sources if s.date[:4].isdigit()]
         return {
@@ -209,6 +216,7 @@ class Assistant:
     ) -> IngestReport:
         """Index `paths` and make the new text retrievable at once."""
         report = self.corpus.ingest(paths, prune=prune, progress=progress)
+        self._stats = None
         if self._retriever is not None:
             self._retriever.refresh()
         return report
@@ -218,6 +226,7 @@ class Assistant:
 
     def delete(self, source: str) -> list[str]:
         deleted = self.corpus.delete(source)
+        self._stats = None
         if self._retriever is not None:
             self._retriever.refresh()
         return deleted

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings
@@ -72,15 +74,33 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, time.time()))
 
 
+_prepared: set[Path] = set()
+_prepare_lock = threading.Lock()
+
+
+def _database(settings: Settings) -> Path:
+    """The database path; the directory check, WAL mode and migrations run once per process
+    and database, not on every request that looks up a key."""
+    path = settings.data_dir / "assistant.sqlite"
+    if path not in _prepared or not path.exists():
+        with _prepare_lock:
+            ensure_data_dir(settings)
+            db = sqlite3.connect(path, timeout=10)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                migrate(db)
+            finally:
+                db.close()
+            _prepared.add(path)
+    return path
+
+
 @contextmanager
 def connect(settings: Settings) -> Iterator[sqlite3.Connection]:
     """A short-lived connection (one per operation keeps threads and processes apart)."""
-    path = ensure_data_dir(settings) / "assistant.sqlite"
-    db = sqlite3.connect(path, timeout=10)
+    db = sqlite3.connect(_database(settings), timeout=10)
     db.row_factory = sqlite3.Row
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        migrate(db)
         yield db
     finally:
         db.close()

@@ -15,6 +15,20 @@ from assistant.service import Assistant
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
+# The fields every citation carries (the `Answer` contract).
+CITATION_KEYS = {
+    "n",
+    "title",
+    "source",
+    "publisher",
+    "date",
+    "page",
+    "quote",
+    "start",
+    "end",
+    "score",
+}
+
 # Debian's Chromium, headless, with nothing that reaches for the network.
 CHROMIUM_ARGS = [
     "--headless=new",

@@ -18,7 +18,7 @@ from assistant.keys import ApiKey, create_key, revoke_key
 from assistant.service import Assistant
 from assistant.store import list_feedback
 from assistant.ui import mount_ui
-from tests.conftest import CORPUS, LiveServer
+from tests.conftest import CITATION_KEYS, CORPUS, LiveServer
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
 
@@ -88,18 +88,7 @@ def test_ask_returns_the_answer_with_checkable_citations(open_server: LiveServer
     answer = response.json()
     assert "January 2024" in answer["answer"] and not answer["refused"]
     for citation in answer["citations"]:
-        assert set(citation) >= {
-            "n",
-            "title",
-            "source",
-            "publisher",
-            "date",
-            "page",
-            "quote",
-            "start",
-            "end",
-            "score",
-        }
+        assert set(citation) >= CITATION_KEYS
         document = load_file(Path(citation["path"])).page_content
         assert document[citation["start"] : citation["end"]] == citation["quote"]
 

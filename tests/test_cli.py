@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from assistant.documents import load_file
+from tests.conftest import CITATION_KEYS
 
 ASSISTANT = Path(sys.executable).parent / "assistant"
 
@@ -145,20 +146,6 @@ def test_sources_json(workspace: Workspace, first_ingest: Run) -> None:
     assert sum(item["chunks"] for item in listed) == counts(first_ingest.stdout)["chunks added"]
     # Newest first.
     assert [item["date"] for item in listed] == ["2024-05-02", "2023-11-20", "2022-08-15"]
-
-
-CITATION_KEYS = {
-    "n",
-    "title",
-    "source",
-    "publisher",
-    "date",
-    "page",
-    "quote",
-    "start",
-    "end",
-    "score",
-}
 
 
 def test_ask_json(workspace: Workspace, first_ingest: Run) -> None:

@@ -188,5 +188,6 @@ def test_staff_quality_tab_runs_the_evaluation_and_promotes_feedback(page, chat_
     page.click("#promote-button")
     page.wait_for_function("document.querySelector('#promote-status').innerText.includes('Added')")
     added = assistant.settings.golden_set.read_text().splitlines()[-1]
-    assert json.loads(added) | {} and json.loads(added)["type"] == "out_of_scope"
-    assert json.loads(added)["question"] == "Who won the 2022 FIFA World Cup?"
+    added_item = json.loads(added)
+    assert added_item["type"] == "out_of_scope"
+    assert added_item["question"] == "Who won the 2022 FIFA World Cup?"
