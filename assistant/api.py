@@ -95,9 +95,14 @@ class AnswerOut(BaseModel):
     standalone_question: str
     sentences: list[SentenceOut]
     closest_topics: list[str]
-    notes: list[str]
+    notes: list[str] = Field(description="Notes for the user (a fallback, unsupported sentences).")
     answerer: str
-    relevance: float
+    relevance: float = Field(description="Probability that the documents answer the question.")
+    partial: bool = Field(False, description="Only part of the question is answered; the text says which.")
+    diagnostics: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Why the answer is what it is (answerability features, sentence scores), for debugging.",
+    )
 
 
 class FeedbackIn(BaseModel):

@@ -7,6 +7,7 @@ answerer) without touching the others. Each step records its duration in the ans
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answering import Answerer
-from assistant.citations import Answer
+from assistant.citations import Answer, strip_markers
+from assistant.question_analysis import named_things
 from assistant.questions import is_follow_up
 from assistant.retrieval import Filters, HybridRetriever
+from assistant.text import terms
+from assistant.vocabulary import Vocabulary
 
 # One turn of a conversation: {"role": "user" | "assistant", "content": str}.
 Message = dict[str, str]
@@ -28,14 +32,40 @@ Condenser = Callable[[str, list[Message]], str]
 def condense_by_rules(question: str, history: list[Message]) -> str:
     """A standalone query for a follow-up, without an LLM.
 
-    A question that leans on the conversation ("When did it start?") is joined with the
-    previous user question, so retrieval finds what "it" refers to. A self-contained
+    A question that leans on the conversation ("Why do those three matter?") is joined
+    with the previous user question and the names the previous answer gave (the three
+    things "those three" are), so retrieval finds what it refers to. A self-contained
     question is left alone, so a change of subject is not polluted by the old one.
     """
     previous = [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
-    if not previous or not is_follow_up(question):
+    if not previous or not leans_on_history(question):
         return question
-    return f"{question} {previous[-1]}"
+    answers = [m["content"] for m in history if m.get("role") == "assistant" and m.get("content")]
+    names = []
+    if answers and _REFERS_TO_ANSWER.search(question):
+        asked = set(terms(previous[-1]))
+        names = [name for name in answer_names(answers[-1]) if not set(terms(name)) <= asked]
+    return " ".join([question, previous[-1], *names])
+
+
+# "Why do those three matter?", "Where are they mined?": the referent is something the
+# previous answer named, not the previous question's topic.
+_REFERS_TO_ANSWER = re.compile(r"\b(those|these|they|them|their|both|each of)\b", re.IGNORECASE)
+
+
+def leans_on_history(question: str) -> bool:
+    """Pronouns and ellipsis ("and how fast?"), or a short question that names nothing
+    of its own ("anything more concrete on the jobs piece?")."""
+    if is_follow_up(question):
+        return True
+    return not named_things(question, Vocabulary()) and len(terms(question)) <= 5
+
+
+def answer_names(answer: str, limit: int = 6) -> list[str]:
+    """The named things of an answer (its own words, without markers), first ones first."""
+    text = strip_markers(answer)[:800]
+    names = [thing.surface for thing in named_things(text, Vocabulary())]
+    return list(dict.fromkeys(names))[:limit]
 
 
 def _timed(name: str, step: Callable[[dict[str, Any]], Any]) -> Runnable:

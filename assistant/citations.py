@@ -76,8 +76,13 @@ class Answer:
     closest_topics: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     answerer: str = "extractive"
-    # How well the best evidence matches the question (0..1); refusals are judged on it.
+    # The answerability step's probability that the documents answer the question (0..1).
     relevance: float = 0.0
+    # True when only part of the question is answered; the text says which part is missing.
+    partial: bool = False
+    # Why the answer is what it is (answerability features, the sentences' scores): for
+    # staff, the evaluation report and `ask --json`; surfaces do not show it to users.
+    diagnostics: dict[str, Any] = field(default_factory=dict)
     # Hashes of the prompt files that produced this answer (empty for the extractive one).
     prompt_versions: dict[str, str] = field(default_factory=dict)
     # Every passage the answerer saw, best first, for evaluation and debugging.

@@ -18,7 +18,6 @@ from assistant.evaluation import (
     check_golden,
     load_golden,
     run,
-    suggest_refusal_threshold,
 )
 from assistant.evaluation.compare import compare_reports
 from assistant.evaluation.gate import describe, load_thresholds
@@ -52,7 +51,11 @@ def evaluate(
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Only validate the golden set.")] = False,
     calibrate: Annotated[
-        bool, typer.Option(help="Measure relevance with refusals off; suggest a threshold.")
+        bool,
+        typer.Option(
+            help="Refit the sentence scorer and the answerability model on the fitting sets "
+            "(ASSISTANT_FIT_SETS) and print their cross-validated numbers."
+        ),
     ] = False,
     gate: Annotated[bool, typer.Option(help="Exit 1 when a metric misses evals/thresholds.toml.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
@@ -62,14 +65,17 @@ def evaluate(
     if compare:
         compare_command(*compare, out)
         return
+    if calibrate:
+        calibrate_command([golden] if golden else settings.fit_sets)
+        return
     golden = golden or settings.golden_set
     items = validated_golden(golden, settings.corpus_dir)
     if check:
         console.print(f"{golden}: {len(items)} questions, no problems found.")
         return
-    if calibrate:
-        state.settings = settings = settings.model_copy(update={"refusal_threshold": 0.0})
-    thresholds = load_thresholds(settings.thresholds_file) if settings.thresholds_file.exists() else None
+    thresholds = (
+        load_thresholds(settings.thresholds_file, golden.stem) if settings.thresholds_file.exists() else None
+    )
     with open_assistant("eval") as assistant:
         assistant.warm_up()
         if not assistant.retriever.chunk_count:
@@ -78,10 +84,7 @@ def evaluate(
                 "(or point --data-dir at an index)."
             )
         results = run(assistant, items)
-        report = build_report(assistant, results, golden, None if calibrate else thresholds)
-    if calibrate:
-        sys.stdout.write(json.dumps(suggest_refusal_threshold(results), indent=2) + "\n")
-        return
+        report = build_report(assistant, results, golden, thresholds)
     comparison = compare_reports(load_report(baseline), report) if baseline else None
     out = out or settings.reports_dir / time.strftime("%Y%m%d-%H%M%S")
     html_path = write_report(report, out, comparison)
@@ -100,6 +103,30 @@ def evaluate(
             raise typer.Exit(1)
     elif thresholds:
         console.print("[green]Quality gate passed[/] (evals/thresholds.toml).")
+
+
+def calibrate_command(sets: list[Path]) -> None:
+    """Refit both models on `sets`, write them into the package, print the CV numbers."""
+    from assistant.evaluation.fitting import calibrate
+    from assistant.linear import MODELS_DIR
+
+    items = [item for path in sets for item in validated_golden(path, state.settings.corpus_dir)]
+    with open_assistant("eval") as assistant:
+        assistant.warm_up()
+        if not assistant.retriever.chunk_count:
+            raise fail("No documents are indexed: run `assistant ingest` first.")
+        summary = calibrate(
+            assistant,
+            items,
+            [str(path) for path in sets],
+            progress=lambda message: errors.print(f"[dim]{escape(message)}[/]"),
+        )
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    console.print(
+        f"Wrote {MODELS_DIR / 'sentence_scorer.json'} and {MODELS_DIR / 'answerability.json'} "
+        "(cross-validated numbers above; they are also stored in the files).",
+        soft_wrap=True,
+    )
 
 
 def validated_golden(path: Path, corpus_dir: Path) -> list:

@@ -88,15 +88,14 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
     prompts_dir: Path = Field(Path("prompts"), description="Folder of the prompt templates.")
     answer_max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an answer.")
-    refusal_threshold: float = Field(
-        # `assistant eval --calibrate` on evals/golden.jsonl (64 questions, chunk_size 900):
-        # out-of-scope best relevance <= 0.456 for 11 of 12, answerable >= 0.457 for 51 of 52.
-        0.4568,
+    refusal_threshold: float | None = Field(
+        None,
         ge=0,
         le=1,
         description=(
-            "Below this best-sentence relevance the answer is a refusal. Chosen from the "
-            "golden set (see `assistant eval --calibrate`)."
+            "Refuse when the answerability probability is below this. Unset: the threshold "
+            "fitted with the answerability model (assistant/models/answerability.json, refitted "
+            "by `assistant eval --calibrate`). Raise it to refuse more, lower it to refuse less."
         ),
     )
     max_question_chars: int = Field(
@@ -105,6 +104,13 @@ class Settings(BaseSettings):
 
     # Evaluation
     golden_set: Path = Field(Path("evals/golden.jsonl"), description="The golden question set.")
+    fit_sets: list[Path] = Field(
+        [Path("evals/golden.jsonl"), Path("evals/user-questions-train.jsonl")],
+        description=(
+            "Question sets `assistant eval --calibrate` fits the sentence scorer and the "
+            "answerability model on (never the test set, evals/user-questions.jsonl)."
+        ),
+    )
     thresholds_file: Path = Field(
         Path("evals/thresholds.toml"), description="Minimum/maximum per metric for the gate."
     )

@@ -33,7 +33,11 @@ def run_evaluation(assistant: Assistant) -> tuple[dict[str, Any], Path]:
     """Evaluate the golden set with this server's assistant; returns (report, report.html)."""
     settings = assistant.settings
     items = load_golden(settings.golden_set)
-    thresholds = load_thresholds(settings.thresholds_file) if settings.thresholds_file.exists() else None
+    thresholds = (
+        load_thresholds(settings.thresholds_file, settings.golden_set.stem)
+        if settings.thresholds_file.exists()
+        else None
+    )
     report = build_report(assistant, run(assistant, items), settings.golden_set, thresholds)
     out = settings.reports_dir / time.strftime("%Y%m%d-%H%M%S")
     return report, write_report(report, out)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from assistant.config import Settings
 from assistant.index import CorpusIndex
 from assistant.text import jaccard, shingles, terms
+from assistant.vocabulary import Vocabulary
 
 
 class Filters(BaseModel):
@@ -149,6 +150,7 @@ class HybridRetriever(BaseRetriever):
     settings: Settings
     _chunks: list[Document] = PrivateAttr(default_factory=list)
     _bm25: Any = PrivateAttr(default=None)
+    _vocabulary: Vocabulary = PrivateAttr(default_factory=Vocabulary)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def refresh(self) -> None:
@@ -157,8 +159,17 @@ class HybridRetriever(BaseRetriever):
 
         chunks = self.corpus.all_chunks()
         bm25 = BM25Okapi([terms(chunk.page_content) for chunk in chunks]) if chunks else None
+        # Users name documents by their publisher too ("ITA's guide", "USTR's fact sheet").
+        vocabulary = Vocabulary.build(
+            f"{chunk.page_content}\n{chunk.metadata.get('publisher', '')}" for chunk in chunks
+        )
         with self._lock:
-            self._chunks, self._bm25 = chunks, bm25
+            self._chunks, self._bm25, self._vocabulary = chunks, bm25, vocabulary
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The corpus's terms, names and abbreviations (as of the last refresh)."""
+        return self._vocabulary
 
     @property
     def chunk_count(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,12 +113,16 @@ class Assistant:
 
     def make_extractive_answerer(self) -> ExtractiveAnswerer:
         retriever = self.retriever
-        return ExtractiveAnswerer(
+        answerer = ExtractiveAnswerer(
             embeddings=self.corpus.embeddings,
-            idf=retriever.idf,
-            refusal_threshold=self.settings.refusal_threshold,
+            vocabulary=lambda: retriever.vocabulary,
             max_sentences=self.settings.answer_max_sentences,
         )
+        if self.settings.refusal_threshold is not None:
+            answerer.answerability = replace(
+                answerer.answerability, threshold=self.settings.refusal_threshold
+            )
+        return answerer
 
     def make_answerer(self) -> Answerer:
         """The answerer for these settings: extractive, or the LLM with extractive fallback."""

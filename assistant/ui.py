@@ -116,7 +116,7 @@ def answer_text_html(answer: dict[str, Any]) -> str:
 
 def notes_html(answer: dict[str, Any]) -> str:
     """Notes the user should see: a fallback, removed citations, unsupported sentences."""
-    notes = [note for note in answer.get("notes") or [] if not note.startswith("best sentence")]
+    notes = answer.get("notes") or []
     return "".join(f'\n\n<p class="mia-note">{html.escape(note)}</p>' for note in notes)
 
 

@@ -83,3 +83,18 @@ def test_condense_by_rules() -> None:
     standalone = "Which agencies sat on the DFC financing panel?"
     assert condense_by_rules(standalone, history) == standalone
     assert condense_by_rules("When did it start?", []) == "When did it start?"
+
+
+def test_condense_by_rules_takes_the_referent_from_the_previous_answer() -> None:
+    history = [
+        {"role": "user", "content": "Which rare earths does Malaysia have?"},
+        {"role": "assistant", "content": "Neodymium (Nd), Dysprosium (Dy) and Praseodymium (Pr). [1]"},
+    ]
+    condensed = condense_by_rules("why do those three matter so much?", history)
+    assert condensed.startswith("why do those three matter so much? Which rare earths does Malaysia have?")
+    for name in ("Neodymium", "Dysprosium", "Praseodymium"):
+        assert name in condensed
+    # A follow-up about the topic ("it") does not pull in the answer's names.
+    assert "Neodymium" not in condense_by_rules("When did it start?", history)
+    # A short question that names nothing of its own leans on the conversation too.
+    assert condense_by_rules("anything more concrete?", history) != "anything more concrete?"

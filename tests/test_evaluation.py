@@ -14,9 +14,9 @@ from assistant.evaluation import (
     evidence_ranks,
     load_golden,
     percentile,
-    suggest_refusal_threshold,
     summarise,
 )
+from assistant.evaluation.fitting import choose_threshold
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,38 +130,19 @@ def test_percentile_at_the_ends_of_its_range() -> None:
     assert got == {0.0: 1.0, 1.0: 5.0}
 
 
-# --- suggest_refusal_threshold ----------------------------------------------------------
+# --- choose_threshold ------------------------------------------------------------------
 
 
-def relevances(answerable: list[float], out_of_scope: list[float]) -> list[ItemResult]:
-    rows = [ItemResult(item(f"a{i}"), answer(relevance=v), [1], 1.0) for i, v in enumerate(answerable)]
-    rows += [
-        ItemResult(item(f"o{i}", "out_of_scope"), answer(relevance=v), [], 1.0)
-        for i, v in enumerate(out_of_scope)
-    ]
-    return rows
-
-
-def test_threshold_separates_cleanly_separable_relevances() -> None:
-    suggestion = suggest_refusal_threshold(relevances([0.5, 0.6, 0.7], [0.2, 0.3]))
-    # Midpoint between the best out-of-scope (0.3) and the worst answerable (0.5).
-    assert suggestion["threshold"] == pytest.approx(0.4)
-    assert suggestion["refusal_accuracy"] == 1.0
-    assert suggestion["false_refusals"] == 0.0
-    assert suggestion["answerable_relevance"] == [0.5, 0.6, 0.7]
-    assert suggestion["out_of_scope_relevance"] == [0.2, 0.3]
+def test_threshold_separates_cleanly_separable_probabilities() -> None:
+    # Midpoint between the best unanswerable (0.3) and the worst answerable (0.5).
+    assert choose_threshold([0.5, 0.6, 0.7], [0.2, 0.3], max_false_refusals=0.0) == pytest.approx(0.4)
 
 
 def test_threshold_respects_the_false_refusal_budget() -> None:
-    # One answerable question (0.35) scores below an out-of-scope one (0.4).
-    rows = relevances([0.35, 0.6, 0.7, 0.8], [0.1, 0.4])
-    strict = suggest_refusal_threshold(rows, max_false_refusals=0.0)
-    assert strict["threshold"] == pytest.approx(0.225)  # between 0.1 and 0.35
-    assert strict["refusal_accuracy"] == 0.5 and strict["false_refusals"] == 0.0
-
-    lenient = suggest_refusal_threshold(rows, max_false_refusals=0.25)
-    assert lenient["threshold"] == pytest.approx(0.5)  # between 0.4 and 0.6
-    assert lenient["refusal_accuracy"] == 1.0 and lenient["false_refusals"] == 0.25
+    # One answerable question (0.35) scores below an unanswerable one (0.4).
+    answerable, unanswerable = [0.35, 0.6, 0.7, 0.8], [0.1, 0.4]
+    assert choose_threshold(answerable, unanswerable, 0.0) == pytest.approx(0.225)  # 0.1 .. 0.35
+    assert choose_threshold(answerable, unanswerable, 0.25) == pytest.approx(0.5)  # 0.4 .. 0.6
 
 
 # --- the golden set ---------------------------------------------------------------------

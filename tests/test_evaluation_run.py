@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 GOLDEN_IDS = {
     "q001",
-    "q005",
+    "q063",
     "q011",
     "q012",
     "q019",
@@ -40,7 +40,7 @@ def items():
 
 @pytest.fixture(scope="module")
 def report(corpus_assistant: Assistant, items) -> dict:
-    thresholds = load_thresholds(ROOT / "evals" / "thresholds.toml")
+    thresholds = load_thresholds(ROOT / "evals" / "thresholds.toml", "golden")
     return build_report(corpus_assistant, run(corpus_assistant, items), Path("golden.jsonl"), thresholds)
 
 
@@ -107,7 +107,7 @@ def test_compare_finds_the_questions_a_change_made_worse(
     assert {"q001", "q019"} <= set(worse)
     assert "answered" in worse["q001"]["lost"] and worse["q001"]["new_refused"]
     assert worse["q001"]["old_answer"] != worse["q001"]["new_answer"]
-    assert "q005" not in worse  # the out-of-scope question is still refused
+    assert "q063" not in worse  # the out-of-scope question is still refused
     delta = next(d for d in comparison["deltas"] if d["metric"] == "refusals.false_refusal_rate")
     assert delta["direction"] == "worse"
     assert compare_reports(worse_report, report)["better"]

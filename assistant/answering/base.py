@@ -43,10 +43,17 @@ def closest_topics(passages: list[Passage], limit: int = 3) -> list[str]:
     return titles[:limit]
 
 
-def refusal(question: str, standalone_question: str, passages: list[Passage], reason: str = "") -> Answer:
-    """A plain refusal that names what the documents do cover and cites nothing."""
+def refusal(
+    question: str, standalone_question: str, passages: list[Passage], missing: list[str] | None = None
+) -> Answer:
+    """A plain refusal that cites nothing, says what the documents lack when that is
+    known ("The documents do not mention Chile."), and names what they do cover."""
     topics = closest_topics(passages)
     text = REFUSAL_TEXT
+    if missing:
+        names = [f"“{name}”" for name in dict.fromkeys(missing)]
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        text = f"The documents do not mention {listed}, so they do not answer this question."
     if topics:
         text += " The closest topics they cover: " + "; ".join(f"“{t}”" for t in topics) + "."
     return Answer(
@@ -56,6 +63,5 @@ def refusal(question: str, standalone_question: str, passages: list[Passage], re
         question=question,
         standalone_question=standalone_question,
         closest_topics=topics,
-        notes=[reason] if reason else [],
         passages=passages,
     )

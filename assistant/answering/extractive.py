@@ -1,65 +1,46 @@
 """The offline default: an answer built from verbatim sentences of the retrieved passages.
 
-Each candidate sentence is scored against the (condensed) question by meaning (the
-embedding model), by the rare words they share (BM25's idf), by how relevant its whole
-passage is, and by whether it holds what the question's type asks for (a date for
-"when", a number for "how much", a name for "who"). The best sentences that do not
-repeat each other become the answer, each followed by its passage's `[n]`. Since every
-sentence is copied verbatim, every citation can be checked character by character.
+Each candidate sentence gets a probability of answering the question from a fitted
+logistic model over its features (meaning, shared rare words, named things, whether it
+holds what the question's type asks for, its place in the passage; see
+`features.SENTENCE_FEATURES`). The answerability step then decides whether to answer,
+answer in part, or refuse. The best sentences that do not repeat each other become the
+answer, each followed by its passage's `[n]`; a sentence that introduces a list brings
+its items. Since every sentence is copied verbatim, every citation can be checked
+character by character.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
+from assistant.answerability import Decision, Verdict, judge
 from assistant.answering.base import refusal, stream_words
+from assistant.answering.features import ANAPHOR, LIST_ITEM, Candidate, Evidence, gather_evidence
 from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.embeddings import SentenceTransformerEmbeddings
-from assistant.questions import question_type, type_match
+from assistant.linear import LinearModel, load_model
 from assistant.retrieval import Passage
-from assistant.text import jaccard, terms
+from assistant.text import jaccard
+from assistant.vocabulary import Vocabulary
 
-_LIST_ITEM = re.compile(r"^\s*(?:[-*•▪◦]|\d{1,3}[.)]|\(\w\))\s+")
-# A sentence that opens like this leans on the one before it ("He spoke alongside ...").
-_ANAPHOR = re.compile(
-    r"^(He|She|It|They|This|That|These|Those|Its|Their|His|Her|Such|The latter|The former|"
-    r"As a result|Therefore|Thus|However|Additionally|In addition|Later that year|Here)\b"
-)
-MIN_WORDS = 5
 MAX_LIST_ITEMS = 8
 
 
-@dataclass
-class Candidate:
-    """A sentence of a passage, with its scores."""
-
-    passage_index: int
-    sentence_index: int
-    text: str
-    semantic: float = 0.0  # similarity to the condensed question
-    focus: float = 0.0  # mean similarity to the condensed and the literal question
-    lexical: float = 0.0
-    type_bonus: float = 0.0
-    score: float = 0.0
-    relevance: float = 0.0  # score without the type bonus: what refusal is judged on
-
-
 @dataclass(frozen=True)
-class ScoreWeights:
-    """How much each signal counts; tuned on the golden set, not guessed."""
+class Selection:
+    """How further sentences join the best one; fitted with the sentence scorer."""
 
-    semantic: float = 0.5
-    passage: float = 0.2
-    lexical: float = 0.3
-    type_match: float = 0.12
+    keep_ratio: float = 0.6  # a further sentence needs this share of the best probability
+    adjacent_ratio: float = 0.4  # ... or this share when it reads on from a chosen sentence
+    cover_ratio: float = 0.2  # ... or this share when it covers a named thing still missing
     redundancy: float = 0.5  # term Jaccard above which a sentence repeats a chosen one
-    keep_ratio: float = 0.85  # further sentences must score this share of the best
-    adjacent_ratio: float = 0.75  # ... or this share, next to a chosen sentence
-    context_discount: float = 0.8  # weight of words shared through the previous sentence
+
+    @classmethod
+    def from_model(cls, model: LinearModel) -> Selection:
+        fields = {k: float(v) for k, v in model.fitted.get("selection", {}).items()}
+        return cls(**fields)
 
 
 class ExtractiveAnswerer:
@@ -70,32 +51,21 @@ class ExtractiveAnswerer:
     def __init__(
         self,
         embeddings: SentenceTransformerEmbeddings,
-        idf: Callable[[str], float],
-        refusal_threshold: float,
+        vocabulary: Callable[[], Vocabulary],
         max_sentences: int = 3,
-        weights: ScoreWeights | None = None,
+        scorer: LinearModel | None = None,
+        answerability: LinearModel | None = None,
     ) -> None:
         self.embeddings = embeddings
-        self.idf = idf
-        self.refusal_threshold = refusal_threshold
+        self.vocabulary = vocabulary  # a callable: the corpus changes with every ingest
         self.max_sentences = max_sentences
-        self.weights = weights or ScoreWeights()
+        self.scorer = scorer or load_model("sentence_scorer")
+        self.answerability = answerability or load_model("answerability")
+        self.selection = Selection.from_model(self.scorer)
 
     def answer(self, question: str, standalone_question: str, passages: list[Passage]) -> Answer:
-        """Build the answer, or refuse when no sentence is relevant enough."""
-        candidates = self.score(question, standalone_question, passages)
-        if not candidates or candidates[0].relevance < self.refusal_threshold:
-            best = candidates[0].relevance if candidates else 0.0
-            refused = refusal(
-                question,
-                standalone_question,
-                passages,
-                reason=f"best sentence relevance {best:.3f} < threshold {self.refusal_threshold:.3f}",
-            )
-            refused.relevance = round(best, 4)
-            return refused
-        chosen = self._select(candidates)
-        return self._compose(question, standalone_question, passages, chosen, candidates[0].relevance)
+        """Build the answer, or refuse when the documents do not answer the question."""
+        return self.answer_from(self.gather(question, standalone_question, passages))
 
     def stream(
         self, question: str, standalone_question: str, passages: list[Passage]
@@ -103,121 +73,109 @@ class ExtractiveAnswerer:
         """The answer word by word (it exists whole once its sentences are chosen)."""
         yield from stream_words(self.answer(question, standalone_question, passages))
 
-    def score(self, question: str, standalone_question: str, passages: list[Passage]) -> list[Candidate]:
-        """Every answerable sentence of `passages`, best first."""
-        candidates = [
-            Candidate(passage_index, sentence_index, text)
-            for passage_index, passage in enumerate(passages)
-            for sentence_index, text in enumerate(passage.sentence_texts())
-            if _answerable_sentence(passage, sentence_index, text)
-        ]
-        if not candidates:
-            return []
-        # A follow-up's own words say what is asked; the condensed form says about what.
-        queries = list(dict.fromkeys([standalone_question, question]))
-        vectors = np.array(self.embeddings.embed_sentences(queries + [c.text for c in candidates]))
-        similarities = vectors[len(queries) :] @ vectors[: len(queries)].T
-        query_terms = set(terms(standalone_question))
-        query_weight = sum(self.idf(term) for term in query_terms) or 1.0
-        kind = question_type(question)
-        weights = self.weights
-        for candidate, similarity in zip(candidates, similarities, strict=True):
-            passage = passages[candidate.passage_index]
-            candidate.semantic = float(similarity[0])
-            candidate.focus = float(similarity.mean())
-            candidate.lexical = self._overlap(query_terms, candidate.text) / query_weight
-            if _ANAPHOR.match(candidate.text) and candidate.sentence_index > 0:
-                start, end = passage.sentences[candidate.sentence_index - 1]
-                with_context = f"{passage.text[start:end]} {candidate.text}"
-                candidate.lexical = max(
-                    candidate.lexical,
-                    weights.context_discount * self._overlap(query_terms, with_context) / query_weight,
-                )
-            candidate.type_bonus = weights.type_match * type_match(kind, candidate.text)
-            candidate.relevance = (
-                weights.semantic * candidate.semantic
-                + weights.passage * passages[candidate.passage_index].dense_score
-                + weights.lexical * candidate.lexical
-            )
-            # Ranking leans on the literal follow-up too ("Which lawmakers ...?"), while
-            # relevance, which decides refusal, judges the condensed question alone.
-            candidate.score = (
-                candidate.relevance
-                + weights.semantic * (candidate.focus - candidate.semantic)
-                + candidate.type_bonus
-            )
-        return sorted(candidates, key=lambda c: c.score, reverse=True)
+    def gather(self, question: str, standalone_question: str, passages: list[Passage]) -> Evidence:
+        """The question's analysis and every candidate sentence's features (the costly part)."""
+        return gather_evidence(question, standalone_question, passages, self.embeddings, self.vocabulary())
 
-    def _overlap(self, query_terms: set[str], text: str) -> float:
-        return sum(self.idf(term) for term in query_terms & set(terms(text)))
+    def decide(self, evidence: Evidence) -> tuple[list[Candidate], Decision]:
+        """Score the sentences, choose the answer's, and judge answerability."""
+        ranked = rank(evidence, self.scorer)
+        chosen = select(ranked, evidence, self.selection, self.max_sentences)
+        return chosen, judge(evidence, chosen, self.answerability)
 
-    def _select(self, candidates: list[Candidate]) -> list[Candidate]:
-        """The best sentence, then others close to it in score that add something new;
-        a sentence next to a chosen one needs a little less, since it reads on."""
-        best = candidates[0]
-        chosen = [best]
-        chosen_terms = [set(terms(best.text))]
-        for candidate in candidates[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            adjacent = any(
-                c.passage_index == candidate.passage_index
-                and abs(c.sentence_index - candidate.sentence_index) == 1
-                for c in chosen
+    def answer_from(self, evidence: Evidence) -> Answer:
+        chosen, decision = self.decide(evidence)
+        diagnostics = diagnose(evidence, chosen, decision, self.scorer, self.answerability.threshold)
+        if decision.verdict is Verdict.REFUSE:
+            answer = refusal(
+                evidence.question,
+                evidence.standalone_question,
+                evidence.passages,
+                missing=decision.missing_from_corpus,
             )
-            ratio = self.weights.adjacent_ratio if adjacent else self.weights.keep_ratio
-            if candidate.score < ratio * best.score:
-                continue
-            candidate_terms = set(terms(candidate.text))
-            if any(jaccard(candidate_terms, other) >= self.weights.redundancy for other in chosen_terms):
-                continue
-            chosen.append(candidate)
-            chosen_terms.append(candidate_terms)
-        return chosen
+        else:
+            answer = compose(evidence, chosen)
+            if decision.verdict is Verdict.PARTIAL:
+                gap = not_covered_sentence(decision.missing_from_corpus + decision.missing_from_answer)
+                answer.answer = f"{answer.answer}\n\n{gap}"
+                answer.partial = True
+        answer.relevance = decision.probability
+        answer.diagnostics = diagnostics
+        return answer
 
-    def _compose(
-        self,
-        question: str,
-        standalone_question: str,
-        passages: list[Passage],
-        chosen: list[Candidate],
-        relevance: float,
-    ) -> Answer:
-        # Passages in the order their best sentence ranks; sentences in document order.
-        passage_order: list[int] = []
-        for candidate in chosen:
-            if candidate.passage_index not in passage_order:
-                passage_order.append(candidate.passage_index)
-        numbers = {index: n for n, index in enumerate(passage_order, start=1)}
-        citations = [Citation.from_passage(numbers[index], passages[index]) for index in passage_order]
-        sentences: list[AnswerSentence] = []
-        for index in passage_order:
-            passage, citation = passages[index], citations[numbers[index] - 1]
-            used = sorted(c.sentence_index for c in chosen if c.passage_index == index)
-            for sentence_index in _with_context(passage, used):
-                start, end = passage.sentences[sentence_index]
-                citation.highlights.append((passage.start + start, passage.start + end))
-                sentences.append(AnswerSentence(passage.text[start:end], [citation.n]))
-        return Answer(
-            answer=render(sentences),
-            refused=False,
-            citations=citations,
-            question=question,
-            standalone_question=standalone_question,
-            sentences=sentences,
-            passages=passages,
-            relevance=round(relevance, 4),
+
+def rank(evidence: Evidence, scorer: LinearModel) -> list[Candidate]:
+    """The candidate sentences with their probabilities, best first."""
+    for candidate in evidence.candidates:
+        candidate.probability = scorer.probability(candidate.features)
+    return sorted(evidence.candidates, key=lambda c: c.probability, reverse=True)
+
+
+def select(
+    ranked: list[Candidate], evidence: Evidence, selection: Selection, max_sentences: int
+) -> list[Candidate]:
+    """The best sentence, then others close to it that add something new: a sentence that
+    reads on from a chosen one, or one that covers a named thing the others lack (a
+    two-part question answered from two documents), needs less."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    named = evidence.analysis.named
+    for candidate in ranked[1:]:
+        if len(chosen) >= max_sentences:
+            break
+        share = candidate.probability / max(best.probability, 1e-9)
+        adjacent = any(
+            c.passage_index == candidate.passage_index
+            and abs(c.sentence_index - candidate.sentence_index) == 1
+            for c in chosen
         )
+        covered = frozenset().union(*(c.terms for c in chosen))
+        adds_named = any(n.covered_by(candidate.terms) and not n.covered_by(covered) for n in named)
+        needed = selection.keep_ratio
+        if adjacent:
+            needed = min(needed, selection.adjacent_ratio)
+        if adds_named:
+            needed = min(needed, selection.cover_ratio)
+        if share < needed:
+            continue
+        if any(jaccard(set(candidate.terms), set(c.terms)) >= selection.redundancy for c in chosen):
+            continue
+        chosen.append(candidate)
+    return chosen
 
 
-def _answerable_sentence(passage: Passage, index: int, text: str) -> bool:
-    """Headings and short list items (or what is left of a sentence the source cut
-    off with "[...]") are not answers on their own; a list's items join the answer with the sentence that
-    introduces them."""
-    return index not in passage.headings and len(text.removesuffix("[...]").split()) >= MIN_WORDS
+def compose(evidence: Evidence, chosen: list[Candidate]) -> Answer:
+    """The answer text and citations: passages in the order their best sentence ranks,
+    sentences in document order, with the sentences needed to read them."""
+    passages = evidence.passages
+    passage_order: list[int] = []
+    for candidate in chosen:
+        if candidate.passage_index not in passage_order:
+            passage_order.append(candidate.passage_index)
+    numbers = {index: n for n, index in enumerate(passage_order, start=1)}
+    citations = [Citation.from_passage(numbers[index], passages[index]) for index in passage_order]
+    sentences: list[AnswerSentence] = []
+    for index in passage_order:
+        passage, citation = passages[index], citations[numbers[index] - 1]
+        used = sorted(c.sentence_index for c in chosen if c.passage_index == index)
+        for sentence_index in with_context(passage, used):
+            start, end = passage.sentences[sentence_index]
+            citation.highlights.append((passage.start + start, passage.start + end))
+            sentences.append(AnswerSentence(passage.text[start:end], [citation.n]))
+    return Answer(
+        answer=render(sentences),
+        refused=False,
+        citations=citations,
+        question=evidence.question,
+        standalone_question=evidence.standalone_question,
+        sentences=sentences,
+        passages=passages,
+    )
 
 
-def _with_context(passage: Passage, used: list[int]) -> list[int]:
+def with_context(passage: Passage, used: list[int]) -> list[int]:
     """Sentences needed to read the chosen ones: the sentence a "He ..." or "This ..."
     refers back to, and the items of a list that a chosen sentence introduces."""
     expanded: list[int] = []
@@ -226,19 +184,54 @@ def _with_context(passage: Passage, used: list[int]) -> list[int]:
         if index in expanded:
             continue
         previous = index - 1
-        leans_back = _ANAPHOR.match(texts[index]) and previous >= 0
+        leans_back = ANAPHOR.match(texts[index]) and previous >= 0
         if leans_back and previous not in expanded and previous not in passage.headings:
             expanded.append(previous)
         expanded.append(index)
         if texts[index].rstrip().endswith(":"):
             following = index + 1
             while following < len(texts) and len(expanded) < len(used) + MAX_LIST_ITEMS:
-                if not _LIST_ITEM.match(texts[following]):
+                if not LIST_ITEM.match(texts[following]):
                     break
                 if following not in expanded:
                     expanded.append(following)
                 following += 1
-    return expanded
+    return sorted(expanded)
+
+
+def not_covered_sentence(missing: list[str]) -> str:
+    """ "The documents do not say anything about X or Y." for a partial answer."""
+    names = [f"“{name}”" for name in dict.fromkeys(missing)]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f"The documents do not say anything about {joined} in this context; the answer covers the rest."
+
+
+def diagnose(
+    evidence: Evidence, chosen: list[Candidate], decision: Decision, scorer: LinearModel, threshold: float
+) -> dict:
+    """Why the answer is what it is: for the evaluation report and `ask --json`, never
+    shown to users as part of the answer."""
+    return {
+        "verdict": decision.verdict.value,
+        "answerable_probability": decision.probability,
+        "threshold": threshold,
+        "answerability_features": decision.features,
+        "answerability_contributions": decision.contributions,
+        "missing_from_corpus": decision.missing_from_corpus,
+        "missing_from_answer": decision.missing_from_answer,
+        "question_type": evidence.analysis.kind.value,
+        "named_things": [n.surface for n in evidence.analysis.named],
+        "focus": evidence.analysis.focus,
+        "sentences": [
+            {
+                "text": c.text,
+                "passage": c.passage_index + 1,
+                "probability": round(c.probability, 4),
+                "contributions": scorer.contributions(c.features),
+            }
+            for c in chosen
+        ],
+    }
 
 
 def render(sentences: list[AnswerSentence]) -> str:
@@ -250,7 +243,7 @@ def render(sentences: list[AnswerSentence]) -> str:
         text = f"{sentence.text} {markers}".strip()
         if not parts:
             parts.append(text)
-        elif _LIST_ITEM.match(sentence.text) or _LIST_ITEM.match(previous):
+        elif LIST_ITEM.match(sentence.text) or LIST_ITEM.match(previous):
             parts.append("\n" + text)
         else:
             parts.append(" " + text)

@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from assistant.answerability import Verdict
 from assistant.answering.base import refusal, stream_words
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chain import Message
@@ -149,11 +150,13 @@ class LLMAnswerer:
         self, question: str, standalone_question: str, passages: list[Passage]
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked `Answer`."""
-        candidates = self.fallback.score(question, standalone_question, passages)
-        relevance = candidates[0].relevance if candidates else 0.0
-        if relevance < self.fallback.refusal_threshold:
-            # Retrieval found nothing relevant: refuse without spending a model call.
-            yield from self._finish_fallback(question, standalone_question, passages, note=None)
+        evidence = self.fallback.gather(question, standalone_question, passages)
+        _, decision = self.fallback.decide(evidence)
+        if decision.verdict is Verdict.REFUSE:
+            # The answerability step says the documents do not answer: no model call.
+            refused = self.fallback.answer_from(evidence)
+            refused.prompt_versions = versions(self.prompts)
+            yield from stream_words(refused)
             return
         dropped: list[str] = []
         text = ""
@@ -182,7 +185,9 @@ class LLMAnswerer:
                 "this answer quotes the documents instead.",
             )
             return
-        answer.relevance = round(relevance, 4)
+        answer.relevance = decision.probability
+        answer.partial = decision.verdict is Verdict.PARTIAL
+        answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
         yield answer
 
     def _finish_fallback(
@@ -208,9 +213,8 @@ class LLMAnswerer:
         if not text:
             return None
         if text.upper().startswith(REFUSAL_MARK):
-            refused = refusal(
-                question, standalone_question, passages, reason="the language model found no answer"
-            )
+            refused = refusal(question, standalone_question, passages)
+            refused.diagnostics = {"verdict": "refuse", "reason": "the language model found no answer"}
             refused.prompt_versions = versions(self.prompts)
             return refused
         sentences = self._sentences(text, len(passages))

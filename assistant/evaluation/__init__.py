@@ -28,7 +28,6 @@ from assistant.evaluation.runner import (
     ItemResult,
     by_type,
     run,
-    suggest_refusal_threshold,
     summarise,
 )
 
@@ -51,7 +50,6 @@ __all__ = [
     "recall_at",
     "reciprocal_rank",
     "run",
-    "suggest_refusal_threshold",
     "summarise",
     "token_f1",
 ]

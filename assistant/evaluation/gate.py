@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 
-def load_thresholds(path: Path) -> dict[str, dict[str, float]]:
-    """`[minimum]` and `[maximum]` tables of metric name -> bound."""
+def load_thresholds(path: Path, set_name: str | None = None) -> dict[str, dict[str, float]] | None:
+    """`[minimum]` and `[maximum]` tables of metric name -> bound. A file may hold one
+    pair for every set, or one per set, named by the set's file stem
+    (`[golden.minimum]`, `["user-questions".maximum]`); None when it has none for `set_name`."""
     with path.open("rb") as handle:
         data = tomllib.load(handle)
+    if "minimum" not in data and "maximum" not in data:
+        per_set = data.get(set_name or "")
+        if not isinstance(per_set, dict):
+            return None
+        data = per_set
     return {
         "minimum": {str(k): float(v) for k, v in data.get("minimum", {}).items()},
         "maximum": {str(k): float(v) for k, v in data.get("maximum", {}).items()},

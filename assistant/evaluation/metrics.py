@@ -23,6 +23,8 @@ DEFINITIONS = {
     "reference answer.",
     "answers.semantic_similarity": "Cosine similarity of the answer and the reference answer "
     "with the embedding model.",
+    "citations.right_document": "Share of answerable questions whose answer cites at least one "
+    "of the documents their evidence comes from (a refusal cites none).",
     "citations.recall": "ALCE citation recall: share of answer sentences whose cited passages, "
     "together, support them.",
     "citations.precision": "ALCE citation precision: share of citations that support their "

@@ -32,6 +32,8 @@ def question_entry(result: ItemResult) -> dict[str, Any]:
         "citations": answer["citations"],
         "sentences": answer["sentences"],
         "relevance": answer["relevance"],
+        "partial": answer["partial"],
+        "diagnostics": answer["diagnostics"],
         "passages": result.passages,
         "evidence_ranks": result.ranks,
         "metrics": {
@@ -73,6 +75,7 @@ def build_report(
             "chunk_size": settings.chunk_size,
             "k": settings.k,
             "refusal_threshold": settings.refusal_threshold,
+            "models": _model_provenance(),
             "prompt_versions": _prompt_versions(assistant),
         },
         "corpus": {"documents": stats["documents"], "chunks": stats["chunks"]},
@@ -87,6 +90,22 @@ def build_report(
         "gate": {"passed": not failed, "failures": failed},
         "questions": [question_entry(result) for result in results],
     }
+
+
+def _model_provenance() -> dict[str, Any]:
+    """Which fitted models answered, and the cross-validated numbers they reached."""
+    from assistant.linear import load_model
+
+    provenance = {}
+    for name in ("sentence_scorer", "answerability"):
+        model = load_model(name)
+        provenance[name] = {
+            "threshold": model.threshold,
+            "date": model.fitted.get("date"),
+            "sets": model.fitted.get("sets"),
+            "cross_validated": model.fitted.get("cross_validated"),
+        }
+    return provenance
 
 
 def _prompt_versions(assistant: Assistant) -> dict[str, str]:

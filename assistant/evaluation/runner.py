@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assistant.chain import Message
@@ -53,6 +54,12 @@ class ItemResult:
         return ndcg_at(self.ranks, RANK_DEPTH)
 
     @property
+    def right_document(self) -> bool:
+        """Whether the answer cites one of the documents the question's evidence is in."""
+        sources = {Path(source).name for source in self.item.sources}
+        return any(Path(c.path).name in sources for c in self.answer.citations)
+
+    @property
     def evidence_in_answer(self) -> bool:
         answer = normalise(strip_markers(self.answer.answer))
         return any(normalise(quote) in answer for quote in self.item.evidence)
@@ -65,6 +72,7 @@ class ItemResult:
             "retrieved": self.recall_at(5) == 1.0,
             "answered": not self.answer.refused,
             "evidence_in_answer": self.evidence_in_answer,
+            "right_document": self.right_document,
         }
         if self.citation_recall is not None:
             checks["citations_supported"] = self.citation_recall == 1.0
@@ -163,6 +171,7 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
     summary["answers.semantic_similarity"] = _mean(
         [r.semantic_similarity for r in answerable if r.semantic_similarity is not None]
     )
+    summary["citations.right_document"] = _mean([float(r.right_document) for r in answerable])
     summary["citations.recall"] = _mean([r.citation_recall for r in cited if r.citation_recall is not None])
     summary["citations.precision"] = _mean(
         [r.citation_precision for r in cited if r.citation_precision is not None]
@@ -189,30 +198,3 @@ def by_type(results: list[ItemResult]) -> dict[str, dict[str, Any]]:
     """The same metrics for each question type."""
     types = sorted({r.item.type for r in results})
     return {kind: summarise([r for r in results if r.item.type == kind]) for kind in types}
-
-
-def suggest_refusal_threshold(results: list[ItemResult], max_false_refusals: float = 0.05) -> dict[str, Any]:
-    """The threshold that refuses the most out-of-scope questions while wrongly refusing at
-    most `max_false_refusals` of answerable ones. Run with `refusal_threshold=0` so that
-    every question yields its best relevance."""
-    answerable = sorted(r.answer.relevance for r in results if r.item.answerable)
-    out_of_scope = sorted(r.answer.relevance for r in results if not r.item.answerable)
-    scored = []
-    candidates = sorted(set(answerable + out_of_scope))
-    for low, high in zip([0.0, *candidates], [*candidates, 1.0], strict=True):
-        threshold = round((low + high) / 2, 4)
-        false_refusals = sum(v < threshold for v in answerable) / max(len(answerable), 1)
-        refused = sum(v < threshold for v in out_of_scope) / max(len(out_of_scope), 1)
-        if false_refusals <= max_false_refusals:
-            scored.append(((refused, -false_refusals), threshold, refused, false_refusals))
-    top = max(key for key, *_ in scored)
-    tied = [row for row in scored if row[0] == top]
-    # Of equally good thresholds, the middle one leaves the most margin on both sides.
-    _, threshold, refused, false_refusals = tied[len(tied) // 2]
-    return {
-        "threshold": threshold,
-        "refusal_accuracy": round(refused, 4),
-        "false_refusals": round(false_refusals, 4),
-        "answerable_relevance": [round(v, 3) for v in answerable],
-        "out_of_scope_relevance": [round(v, 3) for v in out_of_scope],
-    }

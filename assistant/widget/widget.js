@@ -987,9 +987,7 @@
                 .map(function (s) { return s.text; });
             }
             if (Array.isArray(data.notes)) {
-              result.notes = data.notes.filter(function (n) {
-                return typeof n === "string" && n.indexOf("best sentence") !== 0;
-              });
+              result.notes = data.notes.filter(function (n) { return typeof n === "string"; });
             }
           } else if (name === "done") {
             if (typeof data.answer === "string" && data.answer) result.content = data.answer;

@@ -1,0 +1,163 @@
+"""Answerability: answer, answer in part, or refuse, decided before any answer is written.
+
+Every answerer (extractive and LLM) asks this step first. It weighs evidence that holds
+for questions nobody tuned for: whether the question's named things (with their
+abbreviations) appear in the corpus, in the retrieved passages and in the chosen
+sentences; how much of the question's weight the evidence covers; whether the kind of
+thing asked for (a date, a number, a name) is there; and how well the best sentence
+matches. A fitted logistic model (`assistant/models/answerability.json`, refitted by
+`assistant eval --calibrate` with cross-validation) turns these into one probability.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from assistant.answering.features import Candidate, Evidence
+from assistant.linear import LinearModel
+from assistant.questions import QuestionType, type_match
+from assistant.text import _stop_words, stem, terms, words
+
+ANSWERABILITY_FEATURES = (
+    "best_probability",
+    "best_semantic",
+    "top_dense",
+    "passage_term_cover",
+    "answer_term_cover",
+    "unknown_term_share",
+    "named_missing_corpus",
+    "named_missing_passages",
+    "named_missing_answer",
+    "rare_missing_answer",
+    "focus_missing_answer",
+    "type_unmet",
+    "follow_up",
+    "word_support_min",
+    "word_support_mean",
+    "unsupported_words",
+)
+UNSUPPORTED = 0.5  # word similarity below which a question word has no counterpart
+_TYPED = (QuestionType.WHEN, QuestionType.QUANTITY, QuestionType.WHO)
+
+
+class Verdict(StrEnum):
+    ANSWER = "answer"
+    PARTIAL = "partial"
+    REFUSE = "refuse"
+
+
+@dataclass
+class Decision:
+    """The verdict, its probability, and what the documents lack."""
+
+    verdict: Verdict
+    probability: float
+    features: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)
+    missing_from_corpus: list[str] = field(default_factory=list)  # named things never mentioned
+    missing_from_answer: list[str] = field(default_factory=list)  # named things the answer lacks
+
+
+def answerability_features(evidence: Evidence, chosen: list[Candidate]) -> dict[str, float]:
+    """Question-level features, given the sentences the answerer would use."""
+    analysis = evidence.analysis
+    query_terms = analysis.terms
+    weight = evidence.term_weight(query_terms)
+    vocabulary = evidence.vocabulary
+    corpus_terms = set(vocabulary.document_frequency)
+    passage_terms = frozenset().union(*evidence.passage_terms) if evidence.passage_terms else frozenset()
+    answer_terms = _answer_terms(evidence, chosen)
+    named = analysis.named
+    in_corpus = [n for n in named if n.covered_by(corpus_terms)]
+    known_terms = [t for t in query_terms if t in corpus_terms]
+    missing_known = [t for t in known_terms if t not in answer_terms]
+    max_idf = max((evidence.idf(t) for t in corpus_terms), default=1.0) if known_terms else 1.0
+    focus = [t for t in analysis.focus if t in corpus_terms]
+    best = chosen[0] if chosen else None
+    return {
+        "best_probability": best.probability if best else 0.0,
+        "best_semantic": max((c.features["semantic"] for c in evidence.candidates), default=0.0),
+        "top_dense": max((p.dense_score for p in evidence.passages), default=0.0),
+        "passage_term_cover": sum(evidence.idf(t) for t in query_terms if t in passage_terms) / weight,
+        "answer_term_cover": sum(evidence.idf(t) for t in query_terms if t in answer_terms) / weight,
+        "unknown_term_share": sum(evidence.idf(t) for t in query_terms if t not in corpus_terms) / weight,
+        "named_missing_corpus": float(len(named) - len(in_corpus)),
+        "named_missing_passages": float(sum(not n.covered_by(passage_terms) for n in named)),
+        "named_missing_answer": float(sum(not n.covered_by(answer_terms) for n in named)),
+        "rare_missing_answer": max((evidence.idf(t) for t in missing_known), default=0.0) / max_idf,
+        "focus_missing_answer": (sum(t not in answer_terms for t in focus) / len(focus)) if focus else 0.0,
+        "type_unmet": float(
+            analysis.kind in _TYPED and not any(type_match(analysis.kind, c.context) for c in chosen)
+        ),
+        "follow_up": float(evidence.follow_up),
+        **word_support(evidence, chosen),
+    }
+
+
+def word_support(evidence: Evidence, chosen: list[Candidate]) -> dict[str, float]:
+    """How well each content word of the question has a counterpart in the answer: the
+    same stem, or a word of close meaning ("factories" ~ "manufacturing"). A near miss
+    asks for something ("trademark", "minimum wage") that nothing in the answer matches."""
+    question_words = [w for w in dict.fromkeys(words(evidence.question)) if _content_word(w)]
+    answer_terms = _answer_terms(evidence, chosen)
+    answer_words = [w for w in dict.fromkeys(words(" ".join(c.context for c in chosen))) if _content_word(w)]
+    if not question_words or not chosen or evidence.embeddings is None:
+        return {"word_support_min": 0.0, "word_support_mean": 0.0, "unsupported_words": 0.0}
+    missing = [w for w in question_words if stem(w) not in answer_terms]
+    supports = {w: 1.0 for w in question_words if w not in missing}
+    if missing and answer_words:
+        import numpy as np
+
+        vectors = np.array(evidence.embeddings.embed_sentences(missing + answer_words))
+        similarity = vectors[: len(missing)] @ vectors[len(missing) :].T
+        supports.update({w: float(row.max()) for w, row in zip(missing, similarity, strict=True)})
+    weights = {w: evidence.idf(stem(w)) for w in question_words}
+    total = sum(weights.values()) or 1.0
+    return {
+        "word_support_min": min(supports.get(w, 0.0) for w in question_words),
+        "word_support_mean": sum(supports.get(w, 0.0) * weights[w] for w in question_words) / total,
+        "unsupported_words": float(sum(supports.get(w, 0.0) < UNSUPPORTED for w in question_words)),
+    }
+
+
+def _content_word(word: str) -> bool:
+    return word not in _stop_words() and not word.replace(".", "").isdigit() and len(word) > 1
+
+
+def _answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]:
+    """Terms of the chosen sentences, the sentence each leans on, and their titles."""
+    found: set[str] = set()
+    for candidate in chosen:
+        found |= candidate.terms
+        passage = evidence.passages[candidate.passage_index]
+        found |= set(terms(f"{passage.title} {passage.publisher}"))
+    return frozenset(found)
+
+
+def judge(evidence: Evidence, chosen: list[Candidate], model: LinearModel) -> Decision:
+    """Answer, partial answer or refusal for `evidence`, with the sentences `chosen`."""
+    features = answerability_features(evidence, chosen)
+    probability = model.probability(features) if chosen else 0.0
+    corpus_terms = set(evidence.vocabulary.document_frequency)
+    answer_terms = _answer_terms(evidence, chosen)
+    missing_corpus = [n.surface for n in evidence.analysis.named if not n.covered_by(corpus_terms)]
+    missing_answer = [
+        n.surface
+        for n in evidence.analysis.named
+        if n.surface not in missing_corpus and not n.covered_by(answer_terms)
+    ]
+    if probability < model.threshold:
+        verdict = Verdict.REFUSE
+    elif missing_corpus or missing_answer:
+        verdict = Verdict.PARTIAL
+    else:
+        verdict = Verdict.ANSWER
+    return Decision(
+        verdict=verdict,
+        probability=round(probability, 4),
+        features={k: round(v, 4) for k, v in features.items()},
+        contributions=model.contributions(features),
+        missing_from_corpus=missing_corpus,
+        missing_from_answer=missing_answer,
+    )

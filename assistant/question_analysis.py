@@ -1,0 +1,185 @@
+"""What a question asks about: its content terms, its named things and its focus.
+
+Answerability and sentence choice both ask the same things of a question: which of its
+words must the evidence contain (the named things: places, agencies, companies,
+minerals, years), and what is it asking for (its type and the words right after the
+question word: "how many *employees*", "what *royalty rate*"). A near miss reuses the
+corpus's own words and changes exactly one of these, so they are checked one by one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.questions import QuestionType, question_type
+from assistant.text import _stop_words, stem, terms
+from assistant.vocabulary import Vocabulary, acronym_key
+
+_TOKEN = re.compile(r"[^\W_][\w.’'&-]*[^\W_]|[^\W_]")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*|\s-\s*)$")
+_YEAR = re.compile(r"^(19|20)\d\d$")
+_WH = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is",
+    "are",
+    "does",
+    "do",
+    "did",
+    "can",
+    "could",
+    "was",
+    "were",
+    "has",
+    "have",
+    "will",
+    "would",
+    "should",
+}
+# The words after these, up to the verb, name what is asked for.
+_FOCUS = re.compile(
+    r"\b(?:how (?:many|much|long|big|large|high|often)|what(?:'s|’s| is| are| was| were)?(?: the)?|which|"
+    r"whose|what kinds? of|what types? of|what sorts? of)\s+((?:[a-z][\w-]*\s+){0,3}?[a-z][\w-]*)"
+    r"(?=\s+(?:is|are|was|were|does|do|did|has|have|had|can|could|will|would|should|of|for|in|on|at|to|"
+    r"from|by|with|that|did|does)\b|\s*[?,]|$)",
+    re.IGNORECASE,
+)
+_GENERIC_FOCUS = {
+    "thing",
+    "things",
+    "kind",
+    "kinds",
+    "type",
+    "types",
+    "way",
+    "ways",
+    "one",
+    "ones",
+    "stuff",
+    "lot",
+    "lots",
+    "part",
+    "role",
+    "deal",
+    "point",
+    "sort",
+    "sorts",
+    "exactly",
+    "actually",
+    "really",
+    "specific",
+    "specifically",
+    "main",
+    "big",
+    "key",
+    "new",
+}
+
+
+@dataclass(frozen=True)
+class NamedThing:
+    """A name in the question and the ways the corpus may write it."""
+
+    surface: str
+    stems: frozenset[str]
+    alternatives: tuple[frozenset[str], ...] = ()
+
+    def covered_by(self, text_terms: set[str] | frozenset[str]) -> bool:
+        if self.stems and self.stems <= text_terms:
+            return True
+        return any(alternative <= text_terms for alternative in self.alternatives)
+
+
+@dataclass
+class QuestionAnalysis:
+    """The parts of a question that evidence must match."""
+
+    text: str
+    kind: QuestionType
+    terms: list[str]
+    named: list[NamedThing] = field(default_factory=list)
+    focus: list[str] = field(default_factory=list)  # stemmed words of what is asked for
+
+
+def analyse(question: str, vocabulary: Vocabulary, literal: str | None = None) -> QuestionAnalysis:
+    """Analyse `question` (condensed). For a follow-up, `literal` is what the user typed:
+    it decides the type, the focus and the named things to check, since the condensed
+    form also carries names from the previous turn that the new question did not ask for."""
+    literal = literal or question
+    return QuestionAnalysis(
+        text=question,
+        kind=question_type(literal),
+        terms=list(dict.fromkeys(terms(question))),
+        named=named_things(literal, vocabulary),
+        focus=focus_terms(literal),
+    )
+
+
+def named_things(question: str, vocabulary: Vocabulary) -> list[NamedThing]:
+    """Capitalised names, abbreviations, years and the corpus's own proper nouns."""
+    stop_words = _stop_words()
+    tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(question)]
+    runs: list[list[str]] = []
+    can_join = False  # whether the next title-case word continues the current name
+    for token, start in tokens:
+        bare = re.sub(r"(’s|'s)$", "", token).rstrip(".")
+        starts_sentence = bool(_SENTENCE_START.search(question[max(0, start - 3) : start]))
+        if not _is_named(bare, starts_sentence, vocabulary, stop_words):
+            can_join = False
+            continue
+        title_case = bare[0].isupper() and not bare.isupper() and not _YEAR.match(bare)
+        if can_join and title_case:
+            runs[-1].append(bare)
+        else:
+            runs.append([bare])
+        can_join = title_case and bare == token  # "ITA's Malaysia" is two names
+    return [_named_thing(run, vocabulary) for run in runs]
+
+
+def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, stop_words: frozenset[str]) -> bool:
+    lowered = token.lower()
+    if _YEAR.match(token):
+        return True
+    if not token[0].isalpha() or lowered in stop_words or lowered in _WH or acronym_key(token) in stop_words:
+        return False
+    letters = [c for c in token if c.isalpha()]
+    is_abbreviation = len(letters) >= 2 and sum(c.isupper() for c in letters) >= 2
+    if is_abbreviation:
+        return True
+    if token[0].isupper() and not starts_sentence:
+        return True
+    return vocabulary.is_proper_noun(lowered)
+
+
+def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
+    surface = " ".join(run)
+    stems = frozenset(terms(surface))
+    alternatives: list[frozenset[str]] = []
+    if len(run) == 1:
+        key = acronym_key(run[0])
+        alternatives.append(frozenset([stem(key)]))
+        alternatives.extend(vocabulary.expansions(run[0]))
+    else:
+        # "Kuala Lumpur" is also written "KL", or run together in an address.
+        initials = "".join(word[0].lower() for word in run)
+        alternatives.extend(vocabulary.expansions(initials))
+        alternatives.append(frozenset([stem(initials)]))
+        alternatives.append(frozenset([stem("".join(acronym_key(word) for word in run))]))
+    return NamedThing(surface, stems, tuple(a for a in alternatives if a))
+
+
+def focus_terms(question: str) -> list[str]:
+    """Stemmed words naming what is asked for: "How many employees does ..." -> [employe]."""
+    match = _FOCUS.search(question)
+    if not match:
+        return []
+    words = [w for w in match.group(1).lower().split() if w not in _GENERIC_FOCUS]
+    return [t for t in terms(" ".join(words))]
