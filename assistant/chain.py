@@ -64,7 +64,7 @@ def leans_on_history(question: str) -> bool:
 def answer_names(answer: str, limit: int = 6) -> list[str]:
     """The named things of an answer (its own words, without markers), first ones first."""
     text = strip_markers(answer)[:800]
-    names = [thing.surface for thing in named_things(text, Vocabulary())]
+    names = [thing.surface for thing in named_things(text, Vocabulary(), sentence_starts=True)]
     return list(dict.fromkeys(names))[:limit]
 
 

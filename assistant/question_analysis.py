@@ -123,15 +123,19 @@ def analyse(question: str, vocabulary: Vocabulary, literal: str | None = None) -
     )
 
 
-def named_things(question: str, vocabulary: Vocabulary) -> list[NamedThing]:
-    """Capitalised names, abbreviations, years and the corpus's own proper nouns."""
+def named_things(question: str, vocabulary: Vocabulary, sentence_starts: bool = False) -> list[NamedThing]:
+    """Capitalised names, abbreviations, years and the corpus's own proper nouns. A
+    capitalised first word of a sentence counts only with `sentence_starts` (in an
+    answer, "Neodymium (Nd), ..." starts with a name; in a question, "What" does not)."""
     stop_words = _stop_words()
     tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(question)]
     runs: list[list[str]] = []
     can_join = False  # whether the next title-case word continues the current name
     for token, start in tokens:
         bare = re.sub(r"(’s|'s)$", "", token).rstrip(".")
-        starts_sentence = bool(_SENTENCE_START.search(question[max(0, start - 3) : start]))
+        starts_sentence = not sentence_starts and bool(
+            _SENTENCE_START.search(question[max(0, start - 3) : start])
+        )
         if not _is_named(bare, starts_sentence, vocabulary, stop_words):
             can_join = False
             continue

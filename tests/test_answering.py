@@ -118,7 +118,8 @@ def test_out_of_scope_questions_are_refused(corpus_assistant: Assistant, item: d
     assert answer.refused
     assert answer.citations == [] and answer.sentences == []
     assert answer.closest_topics
-    assert answer.answer.startswith("The documents do not answer this question.")
+    # Either the plain refusal or one that names what the documents lack.
+    assert answer.answer.startswith("The documents do not")
     titles = {info.title for info in corpus_assistant.sources()}
     assert set(answer.closest_topics) <= titles
     for topic in answer.closest_topics:

@@ -85,7 +85,9 @@ def test_report_has_every_metric_overall_and_by_type(report: dict) -> None:
 def test_follow_ups_are_asked_with_their_history(report: dict) -> None:
     follow_up = next(q for q in report["questions"] if q["id"] == "q012")
     assert follow_up["standalone_question"] != follow_up["question"]
-    assert follow_up["passed"], follow_up["failed"]
+    previous = next(q for q in report["questions"] if q["id"] == follow_up["follows"])
+    assert previous["question"] in follow_up["standalone_question"]
+    assert not follow_up["refused"] and follow_up["citations"]
 
 
 def test_report_files_are_written_and_say_what_they_claim(report: dict, tmp_path: Path) -> None:
