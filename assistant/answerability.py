@@ -17,7 +17,7 @@ from enum import StrEnum
 from assistant.answering.features import Candidate, Evidence
 from assistant.linear import LinearModel
 from assistant.questions import QuestionType, type_match
-from assistant.text import _stop_words, stem, terms, words
+from assistant.text import stem, stop_words, terms, words
 
 ANSWERABILITY_FEATURES = (
     "best_probability",
@@ -59,20 +59,21 @@ class Decision:
     missing_from_answer: list[str] = field(default_factory=list)  # named things the answer lacks
 
 
-def answerability_features(evidence: Evidence, chosen: list[Candidate]) -> dict[str, float]:
-    """Question-level features, given the sentences the answerer would use."""
+def answerability_features(
+    evidence: Evidence, chosen: list[Candidate], answer_terms: frozenset[str] | None = None
+) -> dict[str, float]:
+    """Question-level features, given the sentences the answerer would use (and their
+    terms, `answer_terms(evidence, chosen)`, when the caller has them)."""
     analysis = evidence.analysis
     query_terms = analysis.terms
     weight = evidence.term_weight(query_terms)
-    vocabulary = evidence.vocabulary
-    corpus_terms = set(vocabulary.document_frequency)
+    corpus_terms = evidence.vocabulary.document_frequency  # looked up, never copied
     passage_terms = frozenset().union(*evidence.passage_terms) if evidence.passage_terms else frozenset()
-    answer_terms = _answer_terms(evidence, chosen)
+    if answer_terms is None:
+        answer_terms = collect_answer_terms(evidence, chosen)
     named = analysis.named
     in_corpus = [n for n in named if n.covered_by(corpus_terms)]
-    known_terms = [t for t in query_terms if t in corpus_terms]
-    missing_known = [t for t in known_terms if t not in answer_terms]
-    max_idf = max((evidence.idf(t) for t in corpus_terms), default=1.0) if known_terms else 1.0
+    missing_known = [t for t in query_terms if t in corpus_terms and t not in answer_terms]
     focus = [t for t in analysis.focus if t in corpus_terms]
     best = chosen[0] if chosen else None
     return {
@@ -85,22 +86,24 @@ def answerability_features(evidence: Evidence, chosen: list[Candidate]) -> dict[
         "named_missing_corpus": float(len(named) - len(in_corpus)),
         "named_missing_passages": float(sum(not n.covered_by(passage_terms) for n in named)),
         "named_missing_answer": float(sum(not n.covered_by(answer_terms) for n in named)),
-        "rare_missing_answer": max((evidence.idf(t) for t in missing_known), default=0.0) / max_idf,
+        "rare_missing_answer": max((evidence.idf(t) for t in missing_known), default=0.0)
+        / evidence.vocabulary.max_idf,
         "focus_missing_answer": (sum(t not in answer_terms for t in focus) / len(focus)) if focus else 0.0,
         "type_unmet": float(
             analysis.kind in _TYPED and not any(type_match(analysis.kind, c.context) for c in chosen)
         ),
         "follow_up": float(evidence.follow_up),
-        **word_support(evidence, chosen),
+        **word_support(evidence, chosen, answer_terms),
     }
 
 
-def word_support(evidence: Evidence, chosen: list[Candidate]) -> dict[str, float]:
+def word_support(
+    evidence: Evidence, chosen: list[Candidate], answer_terms: frozenset[str]
+) -> dict[str, float]:
     """How well each content word of the question has a counterpart in the answer: the
     same stem, or a word of close meaning ("factories" ~ "manufacturing"). A near miss
     asks for something ("trademark", "minimum wage") that nothing in the answer matches."""
     question_words = [w for w in dict.fromkeys(words(evidence.question)) if _content_word(w)]
-    answer_terms = _answer_terms(evidence, chosen)
     answer_words = [w for w in dict.fromkeys(words(" ".join(c.context for c in chosen))) if _content_word(w)]
     if not question_words or not chosen or evidence.embeddings is None:
         return {"word_support_min": 0.0, "word_support_mean": 0.0, "unsupported_words": 0.0}
@@ -122,10 +125,10 @@ def word_support(evidence: Evidence, chosen: list[Candidate]) -> dict[str, float
 
 
 def _content_word(word: str) -> bool:
-    return word not in _stop_words() and not word.replace(".", "").isdigit() and len(word) > 1
+    return word not in stop_words() and not word.replace(".", "").isdigit() and len(word) > 1
 
 
-def _answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]:
+def collect_answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]:
     """Terms of the chosen sentences, the sentence each leans on, and their titles."""
     found: set[str] = set()
     for candidate in chosen:
@@ -137,10 +140,10 @@ def _answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]
 
 def judge(evidence: Evidence, chosen: list[Candidate], model: LinearModel) -> Decision:
     """Answer, partial answer or refusal for `evidence`, with the sentences `chosen`."""
-    features = answerability_features(evidence, chosen)
+    answer_terms = collect_answer_terms(evidence, chosen)
+    features = answerability_features(evidence, chosen, answer_terms)
     probability = model.probability(features) if chosen else 0.0
-    corpus_terms = set(evidence.vocabulary.document_frequency)
-    answer_terms = _answer_terms(evidence, chosen)
+    corpus_terms = evidence.vocabulary.document_frequency
     missing_corpus = [n.surface for n in evidence.analysis.named if not n.covered_by(corpus_terms)]
     missing_answer = [
         n.surface

@@ -84,6 +84,7 @@ def fit_logistic(
     features: tuple[str, ...],
     regularisation: float = 1.0,
     balanced: bool = False,
+    sample_weights: Sequence[float] | None = None,
 ) -> LinearModel:
     """Fit a logistic regression (scikit-learn) on standardised features."""
     import numpy as np
@@ -94,7 +95,7 @@ def fit_logistic(
     scales = matrix.std(axis=0)
     scales[scales == 0] = 1.0
     model = LogisticRegression(C=regularisation, class_weight="balanced" if balanced else None, max_iter=2000)
-    model.fit((matrix - means) / scales, np.array(labels))
+    model.fit((matrix - means) / scales, np.array(labels), sample_weight=sample_weights)
     return LinearModel(
         features=features,
         weights=tuple(round(float(w), 6) for w in model.coef_[0]),

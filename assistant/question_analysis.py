@@ -10,10 +10,11 @@ corpus's own words and changes exactly one of these, so they are checked one by 
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from assistant.questions import QuestionType, question_type
-from assistant.text import _stop_words, stem, terms
+from assistant.text import stem, stop_words, terms
 from assistant.vocabulary import Vocabulary, acronym_key
 
 _TOKEN = re.compile(r"[^\W_][\w.’'&-]*[^\W_]|[^\W_]")
@@ -92,10 +93,12 @@ class NamedThing:
     stems: frozenset[str]
     alternatives: tuple[frozenset[str], ...] = ()
 
-    def covered_by(self, text_terms: set[str] | frozenset[str]) -> bool:
-        if self.stems and self.stems <= text_terms:
+    def covered_by(self, text_terms: Container[str]) -> bool:
+        """Whether `text_terms` (a set, or the corpus vocabulary itself) hold this name,
+        written out or as one of its abbreviations."""
+        if self.stems and all(t in text_terms for t in self.stems):
             return True
-        return any(alternative <= text_terms for alternative in self.alternatives)
+        return any(all(t in text_terms for t in alternative) for alternative in self.alternatives)
 
 
 @dataclass
@@ -127,7 +130,7 @@ def named_things(question: str, vocabulary: Vocabulary, sentence_starts: bool = 
     """Capitalised names, abbreviations, years and the corpus's own proper nouns. A
     capitalised first word of a sentence counts only with `sentence_starts` (in an
     answer, "Neodymium (Nd), ..." starts with a name; in a question, "What" does not)."""
-    stop_words = _stop_words()
+    ignored = stop_words()
     tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(question)]
     runs: list[list[str]] = []
     can_join = False  # whether the next title-case word continues the current name
@@ -136,7 +139,7 @@ def named_things(question: str, vocabulary: Vocabulary, sentence_starts: bool = 
         starts_sentence = not sentence_starts and bool(
             _SENTENCE_START.search(question[max(0, start - 3) : start])
         )
-        if not _is_named(bare, starts_sentence, vocabulary, stop_words):
+        if not _is_named(bare, starts_sentence, vocabulary, ignored):
             can_join = False
             continue
         title_case = bare[0].isupper() and not bare.isupper() and not _YEAR.match(bare)
@@ -148,11 +151,11 @@ def named_things(question: str, vocabulary: Vocabulary, sentence_starts: bool = 
     return [_named_thing(run, vocabulary) for run in runs]
 
 
-def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, stop_words: frozenset[str]) -> bool:
+def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, ignored: frozenset[str]) -> bool:
     lowered = token.lower()
     if _YEAR.match(token):
         return True
-    if not token[0].isalpha() or lowered in stop_words or lowered in _WH or acronym_key(token) in stop_words:
+    if not token[0].isalpha() or lowered in ignored or lowered in _WH or acronym_key(token) in ignored:
         return False
     letters = [c for c in token if c.isalpha()]
     is_abbreviation = len(letters) >= 2 and sum(c.isupper() for c in letters) >= 2

@@ -158,10 +158,11 @@ class HybridRetriever(BaseRetriever):
         from rank_bm25 import BM25Okapi
 
         chunks = self.corpus.all_chunks()
-        bm25 = BM25Okapi([terms(chunk.page_content) for chunk in chunks]) if chunks else None
+        term_lists = [terms(chunk.page_content) for chunk in chunks]
+        bm25 = BM25Okapi(term_lists) if chunks else None
         # Users name documents by their publisher too ("ITA's guide", "USTR's fact sheet").
         vocabulary = Vocabulary.build(
-            f"{chunk.page_content}\n{chunk.metadata.get('publisher', '')}" for chunk in chunks
+            (f"{chunk.page_content}\n{chunk.metadata.get('publisher', '')}" for chunk in chunks), term_lists
         )
         with self._lock:
             self._chunks, self._bm25, self._vocabulary = chunks, bm25, vocabulary
@@ -174,16 +175,6 @@ class HybridRetriever(BaseRetriever):
     @property
     def chunk_count(self) -> int:
         return len(self._chunks)
-
-    def idf(self, term: str) -> float:
-        """BM25's inverse document frequency of a stemmed term; unseen terms weigh most."""
-        bm25 = self._bm25
-        if bm25 is None:
-            return 1.0
-        if term in bm25.idf:
-            return max(float(bm25.idf[term]), 0.05)
-        # rank_bm25's idf goes negative in tiny indexes; an unseen term still weighs most.
-        return max(float(max(bm25.idf.values(), default=1.0)), 1.0)
 
     def chunks(self) -> list[Document]:
         """Every indexed chunk (as loaded at the last refresh)."""

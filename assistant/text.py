@@ -12,7 +12,7 @@ _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+", re.UNICODE)
 
 
 @lru_cache(maxsize=1)
-def _stop_words() -> frozenset[str]:
+def stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     # Contraction remnants ("can't" -> "can", "t") and "U.S." pieces carry no topic.
@@ -61,8 +61,8 @@ def words(text: str) -> list[str]:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words: the vocabulary of BM25 and of lexical overlap."""
-    stop_words = _stop_words()
-    return [stem(word) for word in words(text) if word not in stop_words]
+    ignored = stop_words()
+    return [stem(word) for word in words(text) if word not in ignored]
 
 
 def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:

@@ -10,12 +10,13 @@ initials of capitalised names), so they hold for any corpus, not just this one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from assistant.text import stem, terms, words
+from assistant.text import terms, words
 
 # "Export-Import Bank of the United States (EXIM)", "Department of Defense (DoD)".
 _LONG_THEN_SHORT = re.compile(
@@ -50,18 +51,22 @@ class Vocabulary:
     document_frequency: Counter[str] = field(default_factory=Counter)  # stemmed term -> chunks
     chunk_count: int = 0
     proper_nouns: set[str] = field(default_factory=set)  # lower-cased words written capitalised
-    # Abbreviation key -> the stemmed terms of each long form it stands for, and back.
+    # Abbreviation key -> the stemmed terms of each long form it stands for.
     aliases: dict[str, list[frozenset[str]]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def build(cls, texts: Iterable[str]) -> Vocabulary:
+    def build(cls, texts: Iterable[str], term_lists: Iterable[list[str]] | None = None) -> Vocabulary:
+        """Read every chunk once. `term_lists` (each text's `terms`) saves tokenising
+        twice when the caller (the BM25 index) has them already."""
         vocabulary = cls()
+        texts = list(texts)
+        term_lists = list(term_lists) if term_lists is not None else [terms(text) for text in texts]
         capitalised: Counter[str] = Counter()
         lower: Counter[str] = Counter()
         names: set[str] = set()
-        for text in texts:
+        for text, text_terms in zip(texts, term_lists, strict=True):
             vocabulary.chunk_count += 1
-            vocabulary.document_frequency.update(set(terms(text)))
+            vocabulary.document_frequency.update(set(text_terms))
             vocabulary._read_abbreviations(text)
             for line in text.splitlines():
                 _count_case(line, capitalised, lower)
@@ -74,9 +79,12 @@ class Vocabulary:
 
     def _read_abbreviations(self, text: str) -> None:
         for long_form, short in _LONG_THEN_SHORT.findall(text):
-            self._add_alias(short, _trim_name(long_form, short))
+            if _is_abbreviation(short):
+                self._add_alias(short, _trim_name(long_form, short))
         for short, long_form in _SHORT_THEN_LONG.findall(text):
-            self._add_alias(short, long_form)
+            # "PRC (People's Republic of China)", not "States (EXIM)".
+            if _is_abbreviation(short) and len(long_form.split()) >= 2:
+                self._add_alias(short, long_form)
 
     def _read_initials(self, names: set[str]) -> None:
         """Multi-word names whose initials make an abbreviation users may type: "ITA" for
@@ -98,22 +106,19 @@ class Vocabulary:
         key = acronym_key(short)
         if not long_terms or not key or long_terms in self.aliases[key]:
             return
+        # One direction only: a question's long form ("Export-Import Bank") is matched by its
+        # own words or initials (see question_analysis).
         self.aliases[key].append(long_terms)
-        # The long form's own key (e.g. "exportimportbank...") is not useful; the reverse
-        # direction is: a question naming the long form is covered by the abbreviation.
-        for long_term in long_terms:
-            if len(long_terms) == 1:
-                self.aliases[long_term].append(frozenset([stem(key)]))
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; a term the corpus lacks weighs most."""
-        import math
-
         frequency = self.document_frequency.get(term, 0)
         return math.log((self.chunk_count + 1) / (frequency + 0.5))
 
-    def has_term(self, term: str) -> bool:
-        return term in self.document_frequency
+    @property
+    def max_idf(self) -> float:
+        """The idf of the rarest term the corpus has (one chunk), without scanning it."""
+        return max(math.log((self.chunk_count + 1) / 1.5), 0.05)
 
     def expansions(self, token: str) -> list[frozenset[str]]:
         """The stemmed long forms an abbreviation (or short name) stands for."""
@@ -139,16 +144,29 @@ def _count_case(line: str, capitalised: Counter[str], lower: Counter[str]) -> No
             capitalised[key] += 1
 
 
+def _is_abbreviation(token: str) -> bool:
+    """ "EXIM", "DoD", "U.S.": two capitals or more."""
+    return sum(c.isupper() for c in token) >= 2
+
+
 def _trim_name(long_form: str, short: str) -> str:
-    """The words of `long_form` that the abbreviation stands for: the shortest tail whose
-    initials spell it, else the whole capitalised run."""
-    parts = long_form.split()
-    key = acronym_key(short)
-    for start in range(len(parts) - 1, -1, -1):
-        tail = " ".join(parts[start:])
-        if _initials(tail, False) == key or _initials(tail, True) == key:
-            return tail
-    return long_form
+    """The words of `long_form` that the abbreviation stands for (Schwartz & Hearst, 2003):
+    match the abbreviation's letters from its end, right to left, its first letter at the
+    start of a word; "Board of the Export-Import Bank ... (EXIM)" -> "Export-Import Bank ...".
+    The whole run when the letters do not match."""
+    letters = acronym_key(short)
+    text = long_form.strip()
+    position = len(text) - 1
+    for index in range(len(letters) - 1, -1, -1):
+        letter = letters[index]
+        while position >= 0 and (
+            text[position].lower() != letter or (index == 0 and position > 0 and text[position - 1].isalnum())
+        ):
+            position -= 1
+        if position < 0:
+            return long_form
+        position -= 1
+    return text[text.rfind(" ", 0, position + 1) + 1 :]
 
 
 __all__ = ["Vocabulary", "acronym_key", "words"]

@@ -180,18 +180,3 @@ def test_near_duplicates_collapse(settings: Settings, tmp_path: Path) -> None:
     assert len(kept.duplicates) == 1
     assert kept.duplicates[0] != kept.chunk_id
     assert any(p.title == "Nickel Notes" for p in passages)  # distinct passages still come back
-
-
-def test_idf_of_an_unseen_term_is_positive_in_a_one_document_index(
-    settings: Settings, tmp_path: Path
-) -> None:
-    """`idf` promises that unseen terms weigh most; it must never weigh a term negatively."""
-    doc = tmp_path / "widgets.md"
-    doc.write_text("The widget export ban began in March 2024. It covers all blue widgets.\n")
-    assistant = Assistant(settings)
-    assistant.ingest([doc])
-    retriever = assistant.retriever
-    seen = retriever.idf("widget")
-    unseen = retriever.idf("zeppelin")
-    assert seen > 0
-    assert unseen >= seen

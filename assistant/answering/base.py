@@ -43,6 +43,12 @@ def closest_topics(passages: list[Passage], limit: int = 3) -> list[str]:
     return titles[:limit]
 
 
+def quoted_names(names: list[str]) -> str:
+    """“A”, “B” or “C”: names for a sentence saying what the documents lack."""
+    quoted = [f"“{name}”" for name in dict.fromkeys(names)]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 def refusal(
     question: str, standalone_question: str, passages: list[Passage], missing: list[str] | None = None
 ) -> Answer:
@@ -51,9 +57,7 @@ def refusal(
     topics = closest_topics(passages)
     text = REFUSAL_TEXT
     if missing:
-        names = [f"“{name}”" for name in dict.fromkeys(missing)]
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-        text = f"The documents do not mention {listed}, so they do not answer this question."
+        text = f"The documents do not mention {quoted_names(missing)}, so they do not answer this question."
     if topics:
         text += " The closest topics they cover: " + "; ".join(f"“{t}”" for t in topics) + "."
     return Answer(

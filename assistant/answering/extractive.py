@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from assistant.answerability import Decision, Verdict, judge
-from assistant.answering.base import refusal, stream_words
+from assistant.answering.base import quoted_names, refusal, stream_words
 from assistant.answering.features import ANAPHOR, LIST_ITEM, Candidate, Evidence, gather_evidence
 from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.embeddings import SentenceTransformerEmbeddings
@@ -30,7 +30,9 @@ MAX_LIST_ITEMS = 8
 
 @dataclass(frozen=True)
 class Selection:
-    """How further sentences join the best one; fitted with the sentence scorer."""
+    """How further sentences join the best one. Stored with the sentence scorer (its
+    `fitted.selection`) so a refit can change them; today they are set by hand, not fitted
+    (`--calibrate` uses these defaults)."""
 
     keep_ratio: float = 0.6  # a further sentence needs this share of the best probability
     adjacent_ratio: float = 0.4  # ... or this share when it reads on from a chosen sentence
@@ -83,8 +85,12 @@ class ExtractiveAnswerer:
         chosen = select(ranked, evidence, self.selection, self.max_sentences)
         return chosen, judge(evidence, chosen, self.answerability)
 
-    def answer_from(self, evidence: Evidence) -> Answer:
-        chosen, decision = self.decide(evidence)
+    def answer_from(
+        self, evidence: Evidence, decided: tuple[list[Candidate], Decision] | None = None
+    ) -> Answer:
+        """The answer for gathered evidence; `decided` is `decide(evidence)` when the
+        caller (the LLM answerer) has already run it."""
+        chosen, decision = decided or self.decide(evidence)
         diagnostics = diagnose(evidence, chosen, decision, self.scorer, self.answerability.threshold)
         if decision.verdict is Verdict.REFUSE:
             answer = refusal(
@@ -96,8 +102,11 @@ class ExtractiveAnswerer:
         else:
             answer = compose(evidence, chosen)
             if decision.verdict is Verdict.PARTIAL:
-                gap = not_covered_sentence(decision.missing_from_corpus + decision.missing_from_answer)
-                answer.answer = f"{answer.answer}\n\n{gap}"
+                missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
+                answer.answer = (
+                    f"{answer.answer}\n\nThe documents do not say anything about {missing} in this "
+                    "context; the answer covers the rest."
+                )
                 answer.partial = True
         answer.relevance = decision.probability
         answer.diagnostics = diagnostics
@@ -197,13 +206,6 @@ def with_context(passage: Passage, used: list[int]) -> list[int]:
                     expanded.append(following)
                 following += 1
     return sorted(expanded)
-
-
-def not_covered_sentence(missing: list[str]) -> str:
-    """ "The documents do not say anything about X or Y." for a partial answer."""
-    names = [f"“{name}”" for name in dict.fromkeys(missing)]
-    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-    return f"The documents do not say anything about {joined} in this context; the answer covers the rest."
 
 
 def diagnose(

@@ -151,10 +151,11 @@ class LLMAnswerer:
     ) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked `Answer`."""
         evidence = self.fallback.gather(question, standalone_question, passages)
-        _, decision = self.fallback.decide(evidence)
+        decided = self.fallback.decide(evidence)
+        decision = decided[1]
         if decision.verdict is Verdict.REFUSE:
             # The answerability step says the documents do not answer: no model call.
-            refused = self.fallback.answer_from(evidence)
+            refused = self.fallback.answer_from(evidence, decided)
             refused.prompt_versions = versions(self.prompts)
             yield from stream_words(refused)
             return

@@ -1,0 +1,81 @@
+"""The answerability step on the real corpus: refusals that say what is missing, partial
+answers, diagnostics, and `--calibrate` fitting and cross-validating both models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from assistant.answerability import Verdict
+from assistant.evaluation import load_golden
+from assistant.evaluation.fitting import calibrate, is_evidence_sentence
+from assistant.linear import MODELS_DIR
+from assistant.service import Assistant
+from tests.conftest import ROOT
+
+
+def test_a_question_about_a_place_the_documents_never_mention_is_refused_by_name(
+    corpus_assistant: Assistant,
+) -> None:
+    answer = corpus_assistant.ask("Has Peru banned exports of unprocessed rare earth ores?")
+    assert answer.refused and answer.citations == []
+    assert answer.answer.startswith("The documents do not mention “Peru”")
+    assert answer.diagnostics["verdict"] == "refuse"
+    assert answer.diagnostics["missing_from_corpus"] == ["Peru"]
+    assert answer.notes == []  # diagnostics never reach the user-facing notes
+
+
+def test_an_answer_explains_itself_in_diagnostics(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask("Since when has Malaysia banned the export of unprocessed rare earths?")
+    assert not answer.refused and "January 2024" in answer.answer
+    diagnostics = answer.diagnostics
+    assert diagnostics["verdict"] == "answer"
+    assert diagnostics["answerable_probability"] >= diagnostics["threshold"]
+    assert set(diagnostics["answerability_contributions"]) == set(diagnostics["answerability_features"])
+    first = diagnostics["sentences"][0]
+    assert first["text"] in answer.answer and 0 < first["probability"] <= 1
+    assert "semantic" in first["contributions"]
+
+
+def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
+    answerer = corpus_assistant.make_extractive_answerer()
+    # With refusal off, the verdict turns on the named things alone.
+    answerer.answerability = replace(answerer.answerability, threshold=0.0)
+    question = "Did Malaysia and Peru ban rare earth exports?"
+    evidence = answerer.gather(question, question, corpus_assistant.retriever.retrieve(question))
+    _, decision = answerer.decide(evidence)
+    assert decision.verdict is Verdict.PARTIAL and decision.missing_from_corpus == ["Peru"]
+    answer = answerer.answer_from(evidence)
+    assert answer.partial and not answer.refused and answer.citations
+    assert answer.answer.endswith(
+        "The documents do not say anything about “Peru” in this context; the answer covers the rest."
+    )
+
+
+def test_evidence_sentences_are_found_by_overlap() -> None:
+    quote = "Malaysia banned the export of unprocessed rare earth ores"
+    assert is_evidence_sentence(
+        "Since 2024 Malaysia banned the export of unprocessed rare earth ores.", [quote]
+    )
+    assert is_evidence_sentence("Malaysia banned the export", [quote + " and concentrates."])
+    assert not is_evidence_sentence("Malaysia produces tin and bauxite.", [quote])
+
+
+def test_calibrate_fits_both_models_with_cross_validation(
+    corpus_assistant: Assistant, tmp_path: Path
+) -> None:
+    shipped = {path.name: path.read_text() for path in MODELS_DIR.glob("*.json")}
+    items = load_golden(ROOT / "evals" / "golden.jsonl")[:30]
+    summary = calibrate(corpus_assistant, items, ["golden[:30]"], out_dir=tmp_path)
+    counts = summary["questions"]
+    assert counts["answerable"] + counts["out_of_scope"] == 30 and counts["generated_near_misses"] > 0
+    for name in ("answers.evidence_in_answer", "refusals.recall", "refusals.false_refusal_rate"):
+        assert 0 <= summary[name] <= 1, name
+    for name in ("sentence_scorer", "answerability"):
+        written = json.loads((tmp_path / f"{name}.json").read_text())
+        assert written["fitted"]["cross_validated"] == summary
+        assert written["fitted"]["sets"] == ["golden[:30]"]
+    assert json.loads((tmp_path / "answerability.json").read_text())["threshold"] == summary["threshold"]
+    # Fitting into another folder leaves the shipped models alone.
+    assert {path.name: path.read_text() for path in MODELS_DIR.glob("*.json")} == shipped

@@ -1,0 +1,85 @@
+"""The corpus vocabulary and question analysis: abbreviations, names, idf, focus."""
+
+from __future__ import annotations
+
+from assistant.question_analysis import analyse, focus_terms, named_things
+from assistant.text import terms
+from assistant.vocabulary import Vocabulary
+
+TEXTS = [
+    "The Board of the Export-Import Bank of the United States (EXIM) approved a loan.\n"
+    "Office of the United States Trade Representative\n",
+    "The U.S. International Trade Administration helps exporters in Kuala Lumpur. "
+    "Write to office.kualalumpur@trade.gov for help with Malaysia.",
+    "Malaysia banned the export of unprocessed rare earth ores. Malaysia produces tin.",
+]
+
+
+def vocabulary() -> Vocabulary:
+    return Vocabulary.build(TEXTS)
+
+
+def test_idf_weighs_rare_and_unseen_terms_most() -> None:
+    vocab = vocabulary()
+    common, rare, unseen = (vocab.idf(t) for t in terms("Malaysia loan zeppelin"))
+    assert unseen > rare > common
+    # max_idf is the idf of a term found in one chunk, computed without a scan.
+    assert vocab.max_idf == vocab.idf(terms("loan")[0])
+
+
+def test_abbreviations_are_read_from_the_documents() -> None:
+    vocab = vocabulary()
+    exim = vocab.expansions("Ex-Im")  # hyphens and case do not matter
+    assert frozenset(terms("Export-Import Bank of the United States")) in exim
+    # Initials of a capitalised name: "ITA", and the tail of a longer name: "USTR".
+    assert frozenset(terms("International Trade Administration")) in vocab.expansions("ITA")
+    assert frozenset(terms("United States Trade Representative")) in vocab.expansions("USTR")
+
+
+def test_proper_nouns_ignore_title_case_lines_and_sentence_starts() -> None:
+    vocab = vocabulary()
+    assert vocab.is_proper_noun("malaysia")
+    assert not vocab.is_proper_noun("office")  # only capitalised in a title-case line
+    assert not vocab.is_proper_noun("write")  # only capitalised at a sentence start
+
+
+def test_named_things_are_covered_by_their_aliases() -> None:
+    vocab = vocabulary()
+    corpus = vocab.document_frequency
+    found = {
+        n.surface: n for n in named_things("Did Ex-Im or ITA help anyone in Kuala Lumpur in 2019?", vocab)
+    }
+    assert set(found) == {"Ex-Im", "ITA", "Kuala Lumpur", "2019"}
+    assert found["Ex-Im"].covered_by(corpus)
+    assert found["ITA"].covered_by(corpus)
+    assert found["Kuala Lumpur"].covered_by(terms("office.kualalumpur@trade.gov") + ["kuala", "lumpur"])
+    assert not found["2019"].covered_by(corpus)
+    # A name the corpus never mentions is not covered.
+    (chile,) = named_things("What does Chile export?", vocab)
+    assert not chile.covered_by(corpus)
+
+
+def test_question_words_and_sentence_starts_are_not_names() -> None:
+    vocab = vocabulary()
+    assert [n.surface for n in named_things("What is the tin output? Which ores count?", vocab)] == []
+    # In an answer, a sentence may start with a name.
+    answer = "Neodymium and Dysprosium are magnet metals."
+    assert [n.surface for n in named_things(answer, vocab, sentence_starts=True)][:2] == [
+        "Neodymium",
+        "Dysprosium",
+    ]
+
+
+def test_focus_is_what_the_question_asks_for() -> None:
+    assert focus_terms("How many employees does Lynas have?") == terms("employees")
+    assert focus_terms("What royalty rate does Malaysia charge?") == terms("royalty rate")
+    assert focus_terms("Why did Malaysia ban exports?") == []
+
+
+def test_a_follow_up_is_analysed_by_what_the_user_typed() -> None:
+    vocab = vocabulary()
+    condensed = "When did it start? Did Malaysia ban rare earth exports?"
+    analysis = analyse(condensed, vocab, literal="When did it start?")
+    assert analysis.kind == "when"
+    assert analysis.named == []  # names of the previous turn are not the new question's
+    assert "malaysia" in analysis.terms  # but its terms still steer the evidence
