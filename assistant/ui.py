@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
+from assistant.answering.base import refusal_reason
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback, set_feedback_comment
 
@@ -90,7 +91,7 @@ def format_answer(answer: dict[str, Any]) -> str:
         closest = f"<p>Closest topics they do cover:</p><ul>{listed}</ul>" if topics else ""
         return (
             '<div class="mia-refusal"><span class="mia-refusal-label">Not in the documents</span>'
-            f"<p>The documents do not answer this question.</p>{closest}</div>"
+            f"<p>{html.escape(refusal_reason(answer.get('answer') or ''))}</p>{closest}</div>"
         )
     return answer_text_html(answer) + notes_html(answer) + "\n\n" + format_sources(answer)
 

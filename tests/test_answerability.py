@@ -12,6 +12,7 @@ from assistant.evaluation import load_golden
 from assistant.evaluation.fitting import calibrate, is_evidence_sentence
 from assistant.linear import MODELS_DIR
 from assistant.service import Assistant
+from assistant.ui import format_answer
 from tests.conftest import ROOT
 
 
@@ -24,6 +25,11 @@ def test_a_question_about_a_place_the_documents_never_mention_is_refused_by_name
     assert answer.diagnostics["verdict"] == "refuse"
     assert answer.diagnostics["missing_from_corpus"] == ["Peru"]
     assert answer.notes == []  # diagnostics never reach the user-facing notes
+    # The chat shows the reason and lists the topics once.
+    page = format_answer(answer.to_dict())
+    assert "The documents do not mention “Peru”" in page
+    assert "The closest topics they cover" not in page
+    assert all(page.count(f"<li>{topic}</li>") == 1 for topic in answer.closest_topics)
 
 
 def test_an_answer_explains_itself_in_diagnostics(corpus_assistant: Assistant) -> None:

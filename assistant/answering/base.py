@@ -10,6 +10,9 @@ from assistant.citations import Answer
 from assistant.retrieval import Passage
 
 REFUSAL_TEXT = "The documents do not answer this question."
+# Joins a refusal's reason and the topics the documents do cover; surfaces that list the
+# topics themselves show only the reason (`refusal_reason`).
+TOPICS_INTRO = " The closest topics they cover: "
 
 
 class Answerer(Protocol):
@@ -49,6 +52,11 @@ def quoted_names(names: list[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
+def refusal_reason(answer_text: str) -> str:
+    """The part of a refusal that says why ("The documents do not mention “Peru” ...")."""
+    return answer_text.split(TOPICS_INTRO, 1)[0] or REFUSAL_TEXT
+
+
 def refusal(
     question: str, standalone_question: str, passages: list[Passage], missing: list[str] | None = None
 ) -> Answer:
@@ -59,7 +67,7 @@ def refusal(
     if missing:
         text = f"The documents do not mention {quoted_names(missing)}, so they do not answer this question."
     if topics:
-        text += " The closest topics they cover: " + "; ".join(f"“{t}”" for t in topics) + "."
+        text += TOPICS_INTRO + "; ".join(f"“{t}”" for t in topics) + "."
     return Answer(
         answer=text,
         refused=True,
