@@ -17,7 +17,7 @@ from enum import StrEnum
 from assistant.answering.features import Candidate, Evidence
 from assistant.linear import LinearModel
 from assistant.questions import QuestionType, type_match
-from assistant.text import stem, stop_words, terms, words
+from assistant.text import terms
 
 ANSWERABILITY_FEATURES = (
     "best_probability",
@@ -33,11 +33,7 @@ ANSWERABILITY_FEATURES = (
     "focus_missing_answer",
     "type_unmet",
     "follow_up",
-    "word_support_min",
-    "word_support_mean",
-    "unsupported_words",
 )
-UNSUPPORTED = 0.5  # word similarity below which a question word has no counterpart
 _TYPED = (QuestionType.WHEN, QuestionType.QUANTITY, QuestionType.WHO)
 
 
@@ -93,39 +89,7 @@ def answerability_features(
             analysis.kind in _TYPED and not any(type_match(analysis.kind, c.context) for c in chosen)
         ),
         "follow_up": float(evidence.follow_up),
-        **word_support(evidence, chosen, answer_terms),
     }
-
-
-def word_support(
-    evidence: Evidence, chosen: list[Candidate], answer_terms: frozenset[str]
-) -> dict[str, float]:
-    """How well each content word of the question has a counterpart in the answer: the
-    same stem, or a word of close meaning ("factories" ~ "manufacturing"). A near miss
-    asks for something ("trademark", "minimum wage") that nothing in the answer matches."""
-    question_words = [w for w in dict.fromkeys(words(evidence.question)) if _content_word(w)]
-    answer_words = [w for w in dict.fromkeys(words(" ".join(c.context for c in chosen))) if _content_word(w)]
-    if not question_words or not chosen or evidence.embeddings is None:
-        return {"word_support_min": 0.0, "word_support_mean": 0.0, "unsupported_words": 0.0}
-    missing = [w for w in question_words if stem(w) not in answer_terms]
-    supports = {w: 1.0 for w in question_words if w not in missing}
-    if missing and answer_words:
-        import numpy as np
-
-        vectors = np.array(evidence.embeddings.embed_sentences(missing + answer_words))
-        similarity = vectors[: len(missing)] @ vectors[len(missing) :].T
-        supports.update({w: float(row.max()) for w, row in zip(missing, similarity, strict=True)})
-    weights = {w: evidence.idf(stem(w)) for w in question_words}
-    total = sum(weights.values()) or 1.0
-    return {
-        "word_support_min": min(supports.get(w, 0.0) for w in question_words),
-        "word_support_mean": sum(supports.get(w, 0.0) * weights[w] for w in question_words) / total,
-        "unsupported_words": float(sum(supports.get(w, 0.0) < UNSUPPORTED for w in question_words)),
-    }
-
-
-def _content_word(word: str) -> bool:
-    return word not in stop_words() and not word.replace(".", "").isdigit() and len(word) > 1
 
 
 def collect_answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]:

@@ -77,7 +77,6 @@ class Evidence:
     candidates: list[Candidate]
     passage_terms: list[frozenset[str]]  # per passage, with its title
     vocabulary: Vocabulary
-    embeddings: SentenceTransformerEmbeddings | None = None
     follow_up: bool = False
 
     def idf(self, term: str) -> float:
@@ -105,7 +104,6 @@ def gather_evidence(
         candidates=candidates,
         passage_terms=[frozenset(terms(f"{p.title} {p.publisher} {p.text}")) for p in passages],
         vocabulary=vocabulary,
-        embeddings=embeddings,
         follow_up=question != standalone_question or is_follow_up(question),
     )
     if candidates:
