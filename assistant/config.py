@@ -87,7 +87,9 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
     prompts_dir: Path = Field(Path("prompts"), description="Folder of the prompt templates.")
-    answer_max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an answer.")
+    answer_max_sentences: int = Field(
+        4, ge=1, le=10, description="Most sentences in an answer (4 by cross-validation: evidence 0.80 vs 0.73 at 3)."
+    )
     refusal_threshold: float | None = Field(
         None,
         ge=0,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Container
 from dataclasses import dataclass, field
 
+from assistant.question_parse import parse_question
 from assistant.questions import QuestionType, question_type
 from assistant.text import stem, stop_words, terms
 from assistant.vocabulary import Vocabulary, acronym_key
@@ -45,46 +46,6 @@ _WH = {
     "would",
     "should",
 }
-# The words after these, up to the verb, name what is asked for.
-_FOCUS = re.compile(
-    r"\b(?:how (?:many|much|long|big|large|high|often)|what(?:'s|’s| is| are| was| were)?(?: the)?|which|"
-    r"whose|what kinds? of|what types? of|what sorts? of)\s+((?:[a-z][\w-]*\s+){0,3}?[a-z][\w-]*)"
-    r"(?=\s+(?:is|are|was|were|does|do|did|has|have|had|can|could|will|would|should|of|for|in|on|at|to|"
-    r"from|by|with|that|did|does)\b|\s*[?,]|$)",
-    re.IGNORECASE,
-)
-_GENERIC_FOCUS = {
-    "thing",
-    "things",
-    "kind",
-    "kinds",
-    "type",
-    "types",
-    "way",
-    "ways",
-    "one",
-    "ones",
-    "stuff",
-    "lot",
-    "lots",
-    "part",
-    "role",
-    "deal",
-    "point",
-    "sort",
-    "sorts",
-    "exactly",
-    "actually",
-    "really",
-    "specific",
-    "specifically",
-    "main",
-    "big",
-    "key",
-    "new",
-}
-
-
 @dataclass(frozen=True)
 class NamedThing:
     """A name in the question and the ways the corpus may write it."""
@@ -117,12 +78,13 @@ def analyse(question: str, vocabulary: Vocabulary, literal: str | None = None) -
     it decides the type, the focus and the named things to check, since the condensed
     form also carries names from the previous turn that the new question did not ask for."""
     literal = literal or question
+    parsed = parse_question(literal)
     return QuestionAnalysis(
         text=question,
-        kind=question_type(literal),
+        kind=parsed.kind or question_type(literal),
         terms=list(dict.fromkeys(terms(question))),
         named=named_things(literal, vocabulary),
-        focus=focus_terms(literal),
+        focus=terms(" ".join(parsed.focus)),
     )
 
 
@@ -181,12 +143,3 @@ def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
         alternatives.append(frozenset([stem(initials)]))
         alternatives.append(frozenset([stem("".join(acronym_key(word) for word in run))]))
     return NamedThing(surface, stems, tuple(a for a in alternatives if a))
-
-
-def focus_terms(question: str) -> list[str]:
-    """Stemmed words naming what is asked for: "How many employees does ..." -> [employe]."""
-    match = _FOCUS.search(question)
-    if not match:
-        return []
-    words = [w for w in match.group(1).lower().split() if w not in _GENERIC_FOCUS]
-    return [t for t in terms(" ".join(words))]

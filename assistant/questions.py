@@ -56,7 +56,11 @@ _TYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
 
 _MONTHS = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b({_MONTHS}\b|(19|20)\d\d\b|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})")
-_NUMBER = re.compile(r"(\$\s?\d|\d+(\.\d+)?\s?(percent|%|million|billion|trillion|tons?)|\b\d[\d,.]*\b)")
+_NUMBER = re.compile(
+    r"(\$\s?\d|\d+(\.\d+)?\s?(percent|%|million|billion|trillion|tons?)|\b\d[\d,.]*\b|"
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)\b)",
+    re.IGNORECASE,
+)
 _NAME = re.compile(
     r"\b(Mr|Ms|Mrs|Dr|President|Senator|Secretary|Chair|CEO|Minister|Specialist|Director)\b\.?"
     r"|(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]{2,}))+"

@@ -76,8 +76,11 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load everything a question needs, so the first user does not wait for it."""
+        from assistant.question_parse import load_parser
+
         self.retriever.refresh()
         self.corpus.embeddings.embed_query("warm up")
+        load_parser()
         self._get_chain()
 
     def _get_chain(self):

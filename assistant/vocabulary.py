@@ -72,7 +72,9 @@ class Vocabulary:
                 _count_case(line, capitalised, lower)
             names.update(match.group(0) for match in _NAME_RUN.finditer(text))
         vocabulary.proper_nouns = {
-            word for word, count in capitalised.items() if count >= 3 * lower.get(word, 0) and len(word) > 1
+            word
+            for word, count in capitalised.items()
+            if count >= max(2, 3 * lower.get(word, 0)) and len(word) > 1  # once may be a heading
         }
         vocabulary._read_initials(names)
         return vocabulary

