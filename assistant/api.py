@@ -17,8 +17,9 @@ from typing import Any, Literal
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as StarletteMessage
 
@@ -32,14 +33,22 @@ from assistant.security import (
     ApiError,
     BodyLimitMiddleware,
     Caller,
+    HostCheckMiddleware,
 )
-from assistant.service import Assistant, InvalidQuestion
+from assistant.service import Assistant, InvalidQuestion, is_valid_text
 from assistant.store import Feedback, add_feedback
 
 log = logging.getLogger("assistant.api")
 
 
 # --- request and response models (they are the OpenAPI schema) ------------------------
+
+
+def valid_text(value: str) -> str:
+    """A string field's value, or a 422 for text that is not encodable (a lone surrogate)."""
+    if not is_valid_text(value):
+        raise ValueError("contains characters that are not text (an unpaired UTF-16 surrogate)")
+    return value
 
 
 class ChatTurn(BaseModel):
@@ -49,6 +58,11 @@ class ChatTurn(BaseModel):
 
     role: Literal["user", "assistant"]
     content: str = Field(max_length=20000)
+
+    @field_validator("content")
+    @classmethod
+    def _text_only(cls, value: str) -> str:
+        return valid_text(value)
 
 
 class AskRequest(BaseModel):
@@ -109,6 +123,11 @@ class FeedbackIn(BaseModel):
     """A thumbs up or down on an answer."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("question", "answer", "comment")
+    @classmethod
+    def _text_only(cls, value: str) -> str:
+        return valid_text(value)
 
     rating: Literal["up", "down"]
     question: str = Field(max_length=20000)
@@ -235,11 +254,47 @@ def create_app(
     _add_widget_routes(app)
     app.add_middleware(CorsMiddleware, policy=policy)  # type: ignore[arg-type]
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(HostCheckMiddleware, policy=policy)  # type: ignore[arg-type]  # outermost
     if with_ui:
         from assistant.ui import mount_ui
 
         app = mount_ui(app, assistant, staff=show_quality_tab(settings, host))
     return app
+
+
+def add_unmatched_routes(app: FastAPI) -> None:
+    """Unknown paths and wrong methods under `/api` and `/v1` answer in the documented
+    error shape (404, or 405 with `Allow`). Needed once the chat is mounted at `/`: it would
+    otherwise take every path the API does not match and answer `{"detail": ...}`.
+    Call it after the last API route is added."""
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    def unmatched(request: Request, rest: str) -> None:
+        path = request.url.path
+        allowed = [method for method in methods if _route_for(app, request, method, unmatched)]
+        if allowed:
+            raise ApiError(
+                405,
+                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}.",
+                "method_not_allowed",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        raise ApiError(404, f"No such endpoint: {path}. See /api/docs.", "not_found")
+
+    for prefix in ("/api", "/v1"):
+        app.add_api_route(f"{prefix}/{{rest:path}}", unmatched, methods=methods, include_in_schema=False)
+
+
+def _route_for(app: FastAPI, request: Request, method: str, exclude: Any) -> bool:
+    """Whether a route other than `exclude` fully matches this path with `method`."""
+    scope = {**request.scope, "method": method}
+    for route in app.router.routes:
+        if getattr(route, "endpoint", None) is exclude or isinstance(route, Mount):
+            continue  # the chat, mounted at /, matches every path
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return True
+    return False
 
 
 def show_quality_tab(settings: Settings, host: str) -> bool:

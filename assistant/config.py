@@ -88,7 +88,10 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, description="Longest answer, in tokens.")
     prompts_dir: Path = Field(Path("prompts"), description="Folder of the prompt templates.")
     answer_max_sentences: int = Field(
-        4, ge=1, le=10, description="Most sentences in an answer (4 by cross-validation: evidence 0.80 vs 0.73 at 3)."
+        4,
+        ge=1,
+        le=10,
+        description="Most sentences in an answer (4 by cross-validation: evidence 0.80 vs 0.73 at 3).",
     )
     refusal_threshold: float | None = Field(
         None,
@@ -146,3 +149,10 @@ class Settings(BaseSettings):
     def record_manager_url(self) -> str:
         """SQLAlchemy URL of the indexing record manager."""
         return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Host names the server answers to besides 127.0.0.1, localhost and [::1] when it is "
+            "open without keys (a JSON list). Guards against DNS rebinding."
+        ),
+    )

@@ -43,7 +43,10 @@ class ApiKey:
         """Browser requests need a listed origin; others need a server key."""
         if origin is None:
             return self.allow_server
-        return normalise_origin(origin) in self.origins
+        try:
+            return normalise_origin(origin) in self.origins
+        except KeyConfigError:  # "null" (sandboxed iframes, file:// pages), "ftp://x": no page of ours
+            return False
 
 
 def hash_key(key: str) -> str:

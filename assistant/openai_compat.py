@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.citations import Answer
 from assistant.security import ApiError, Caller
-from assistant.service import Assistant, InvalidQuestion
+from assistant.service import Assistant, InvalidQuestion, is_valid_text
 
 
 class OpenAIMessage(BaseModel):
@@ -45,12 +45,25 @@ def model_id(assistant: Assistant) -> str:
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
-    """Message content as text: a string, or the text parts of a content list."""
+    """Message content as text: a string, or the text parts of a content list. A text
+    part whose `text` is not a string is the caller's error (422), not ours."""
     if content is None:
         return ""
     if isinstance(content, str):
         return content
-    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            continue
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise ApiError(
+                422,
+                "Invalid request: a content part of type 'text' needs a string 'text'.",
+                "invalid_request",
+            )
+        texts.append(text)
+    return "".join(texts)
 
 
 def split_messages(messages: list[OpenAIMessage]) -> tuple[str, list[dict[str, str]]]:
@@ -58,6 +71,13 @@ def split_messages(messages: list[OpenAIMessage]) -> tuple[str, list[dict[str, s
     turns = [(m.role, _text(m.content)) for m in messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user":
         raise ApiError(422, "The last message must be a user message with the question.", "invalid_request")
+    if not all(is_valid_text(content) for _, content in turns):
+        raise ApiError(
+            422,
+            "Invalid request: a message contains characters that are not text "
+            "(an unpaired UTF-16 surrogate).",
+            "invalid_request",
+        )
     history = [{"role": role, "content": content} for role, content in turns[:-1]]
     return turns[-1][1], history
 

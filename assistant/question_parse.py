@@ -35,7 +35,20 @@ _AGENT_NOUNS = {
 }  # fmt: skip
 _PLACE_NOUNS = {"city", "country", "location", "place", "region", "site", "state", "port"}
 _NOT_FOCUS = {"many", "much", "other", "specific", "exact", "main", "actual", "certain", "particular"}
-_VAGUE_NOUNS = {"thing", "kind", "type", "sort", "way", "one", "lot", "stuff", "part", "aspect", "role", "point"}
+_VAGUE_NOUNS = {
+    "thing",
+    "kind",
+    "type",
+    "sort",
+    "way",
+    "one",
+    "lot",
+    "stuff",
+    "part",
+    "aspect",
+    "role",
+    "point",
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,11 @@ def _focus_noun(wh):
         # "What is the interest rate ...": the subject or attribute of the copula.
         verb = wh.head
         for child in verb.children:
-            if child is not wh and child.dep_ in {"nsubj", "attr", "nsubjpass"} and child.pos_ in {"NOUN", "PROPN"}:
+            if (
+                child is not wh
+                and child.dep_ in {"nsubj", "attr", "nsubjpass"}
+                and child.pos_ in {"NOUN", "PROPN"}
+            ):
                 return child
     return None
 

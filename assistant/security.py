@@ -24,6 +24,7 @@ from assistant.keys import ApiKey, allowed_origins, find_key, list_keys, normali
 from assistant.ratelimit import RateLimiter
 
 PROTECTED_PREFIXES = ("/api/", "/v1/")
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 CORS_HEADERS = "Content-Type, Authorization, X-API-Key"
 
 
@@ -82,6 +83,16 @@ class AccessPolicy:
         """No key needed: loopback bind and no keys configured."""
         self._refresh()
         return self.loopback and not self._has_keys
+
+    def host_allowed(self, host_header: str) -> bool:
+        """In open mode, only requests addressed to a loopback name (or a configured
+        allowed host) are served: a page on `evil.example` that re-points its DNS name at
+        127.0.0.1 (DNS rebinding) sends `Host: evil.example`, and is refused."""
+        if not self.open_mode:
+            return True  # keys decide
+        hostname = urlparse(f"//{host_header}").hostname or ""
+        allowed = LOOPBACK_NAMES | {h.lower() for h in self.settings.allowed_hosts}
+        return hostname.lower() in allowed
 
     def describe(self) -> str:
         if self.open_mode:
@@ -200,12 +211,16 @@ class BodyLimitMiddleware:
 
 
 async def _send_too_large(send: Send, max_bytes: int) -> None:
-    message = f"Request body is larger than {max_bytes} bytes."
-    body = json.dumps({"error": {"message": message, "type": "body_too_large"}}).encode()
+    await send_error(send, 413, f"Request body is larger than {max_bytes} bytes.", "body_too_large")
+
+
+async def send_error(send: Send, status: int, message: str, kind: str) -> None:
+    """The `{"error": {"message", "type"}}` response, from middleware (before any route)."""
+    body = json.dumps({"error": {"message": message, "type": kind}}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -213,3 +228,30 @@ async def _send_too_large(send: Send, max_bytes: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class HostCheckMiddleware:
+    """403 for every path (API, widget files, the Gradio chat) when the server is open
+    without keys and the request's `Host` is not a loopback name (see
+    `AccessPolicy.host_allowed`)."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        if self.policy.host_allowed(host):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        message = (
+            f"Host {host!r} is not served: this server is open without API keys, so it only answers "
+            "requests addressed to 127.0.0.1, localhost or [::1] (set ASSISTANT_ALLOWED_HOSTS to add names)."
+        )
+        await send_error(send, 403, message, "host_not_allowed")

@@ -35,6 +35,16 @@ class StreamEvent:
     data: Any
 
 
+def is_valid_text(text: str) -> bool:
+    """Whether `text` is encodable Unicode: JSON may carry a lone surrogate ("\\ud800")
+    that Python accepts but no tokenizer, database or UTF-8 response can handle."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class InvalidQuestion(ValueError):
     """A question that cannot be answered as given; the message says what to change."""
 
@@ -148,6 +158,11 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise InvalidQuestion("The question is empty: type a question about the documents.")
         question = question.strip()
+        if not is_valid_text(question):
+            raise InvalidQuestion(
+                "The question contains characters that are not text (an unpaired UTF-16 surrogate); "
+                "send it as UTF-8 text."
+            )
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise InvalidQuestion(

@@ -271,7 +271,10 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
+    from assistant.api import add_unmatched_routes
+
     css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
+    add_unmatched_routes(app)
     return gr.mount_gradio_app(
         app, build_ui(assistant, staff), path="/", footer_links=[], theme=theme, css=css
     )
