@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,31 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+
+# Where browser tests look for Chromium: Debian's path, then names looked up on PATH.
+CHROMIUM_CANDIDATES: tuple[str, ...] = ("/usr/bin/chromium", "chromium", "chromium-browser")
+
+
+def find_chromium(candidates: Iterable[str] | None = None) -> str | None:
+    """The first executable file among `candidates` (default `CHROMIUM_CANDIDATES`)."""
+    for candidate in CHROMIUM_CANDIDATES if candidates is None else candidates:
+        path = candidate if os.sep in candidate else shutil.which(candidate)
+        if path and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def require_chromium() -> str:
+    """Chromium's path, or skip the calling test.
+
+    The README promises that browser tests are skipped, not failed, on a machine without
+    Chromium, so `make test` passes there (tests/test_widget_browser.py skips the same way).
+    """
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    return chromium
+
 
 # A document that tries to run script wherever its text is shown.
 HOSTILE_DOCUMENT = """---

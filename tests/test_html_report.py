@@ -22,7 +22,7 @@ from assistant.evaluation.html_report import (
     safe_url,
 )
 from assistant.evaluation.metrics import DEFINITIONS
-from tests.conftest import CHROMIUM_ARGS
+from tests.conftest import CHROMIUM_ARGS, find_chromium, require_chromium
 
 HOSTILE_QUESTION = "Is <script>alert(1)</script> in the documents?"
 HOSTILE_TITLE = 'Evil <img src=x onerror="alert(3)"> brief'
@@ -545,13 +545,14 @@ def test_formatting_helpers() -> None:
 
 @pytest.mark.browser
 def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    chromium = require_chromium()
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
     html_path = tmp_path / "report.html"
     html_path.write_text(render_report(make_report(), make_comparison()), encoding="utf-8")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
+            executable_path=chromium,
             args=CHROMIUM_ARGS,
         )
         try:
@@ -596,3 +597,21 @@ def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
             assert tab.evaluate("typeof window.alert") == "function"
         finally:
             browser.close()
+
+
+def test_chromium_test_is_skipped_without_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README promises browser tests are skipped on a machine without Chromium; here
+    Chromium's only candidate is a path that does not exist."""
+    monkeypatch.setattr("tests.conftest.CHROMIUM_CANDIDATES", (str(tmp_path / "no-chromium"),))
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        test_filter_and_sort_in_chromium(tmp_path)
+
+
+def test_find_chromium_wants_an_executable_file(tmp_path: Path) -> None:
+    fake = tmp_path / "chromium"
+    assert find_chromium([str(fake)]) is None  # missing
+    fake.write_text("#!/bin/sh\n", encoding="utf-8")
+    fake.chmod(0o644)
+    assert find_chromium([str(fake)]) is None  # not executable, even for root
+    fake.chmod(0o755)
+    assert find_chromium([str(tmp_path), str(fake)]) == str(fake)  # a directory is not it
