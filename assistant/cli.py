@@ -12,18 +12,30 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task
+from rich.text import Text
 
 from assistant.citations import Answer
-from assistant.cli_common import console, errors, fail, open_assistant, quiet_libraries, state
+from assistant.cli_common import (
+    AssistantGroup,
+    console,
+    errors,
+    fail,
+    open_assistant,
+    quiet_libraries,
+    state,
+)
 from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
+from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.index import DataDirError, IngestReport
 from assistant.retrieval import Filters
 from assistant.service import Assistant, InvalidQuestion
 
 app = typer.Typer(
+    cls=AssistantGroup,
     help="Market-intelligence question answering with checkable citations, offline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -63,10 +75,13 @@ def ingest(
 ) -> None:
     """Index documents incrementally: unchanged chunks are not embedded again."""
     targets = paths or [state.settings.corpus_dir]
-    with open_assistant("ingest") as assistant, _progress() as progress:
+    status = IngestStatus()
+    with open_assistant("ingest") as assistant, _progress(status) as progress:
         task = progress.add_task("Indexing", total=None)
+        status.watch(assistant.corpus.embeddings)  # inside the bar: opening Chroma takes a while
 
         def advance(done: int, total: int) -> None:
+            status.batch_indexed()
             progress.update(task, completed=done, total=total)
 
         report = assistant.ingest(targets, prune=prune, progress=advance)
@@ -75,9 +90,53 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _progress() -> Progress:
+class IngestStatus:
+    """What an ingest is doing, for its progress line.
+
+    The embedding model loads when the first changed text is embedded (never when nothing
+    changed), which takes 20-30 s on a slow machine: the bar sat at 0/? all that time
+    without a word. The model loads inside the first batch that embeds something, so from
+    the moment embedding starts until that batch is indexed the line says so.
+    """
+
+    def __init__(self) -> None:
+        self.embeddings: SentenceTransformerEmbeddings | None = None
+        self.embedded_before = 0
+        self.model_loaded = False
+
+    def watch(self, embeddings: SentenceTransformerEmbeddings) -> None:
+        """Follow `embeddings` from now on (its count of texts embedded)."""
+        self.embeddings = embeddings
+        self.embedded_before = embeddings.texts_embedded
+
+    def batch_indexed(self) -> None:
+        """A batch is indexed: if anything was embedded, the model has loaded."""
+        self.model_loaded = self.model_loaded or self._embedding_started()
+
+    def _embedding_started(self) -> bool:
+        return self.embeddings is not None and self.embeddings.texts_embedded > self.embedded_before
+
+    def describe(self) -> str:
+        if self._embedding_started() and not self.model_loaded:
+            return "Loading the embedding model…"
+        return "Indexing"
+
+
+class _StatusColumn(ProgressColumn):
+    """The ingest's current status, asked at each refresh (Rich redraws ten times a
+    second from its own thread, while the model loads in this one)."""
+
+    def __init__(self, status: IngestStatus) -> None:
+        super().__init__()
+        self.status = status
+
+    def render(self, task: Task) -> Text:
+        return Text(self.status.describe())
+
+
+def _progress(status: IngestStatus) -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        _StatusColumn(status),
         BarColumn(),
         MofNCompleteColumn(),
         console=errors,
@@ -160,12 +219,7 @@ def ask(
     date_to: Annotated[str | None, typer.Option(help="Only documents dated on or before.")] = None,
 ) -> None:
     """Answer a question from the indexed documents, with numbered sources."""
-    try:
-        filters = Filters(
-            sources=source or [], publishers=publisher or [], date_from=date_from, date_to=date_to
-        )
-    except ValueError as error:
-        raise fail(f"Bad filter: {error}") from None
+    filters = make_filters(source or [], publisher or [], date_from, date_to)
     if (question is None) == (file is None):
         raise fail("Give either a QUESTION or --file QUESTIONS.jsonl.", code=2)
     with open_assistant("ask") as assistant:
@@ -182,6 +236,30 @@ def ask(
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
     else:
         print_answer(answer)
+
+
+DATE_OPTIONS = {"date_from": "--date-from", "date_to": "--date-to"}
+
+
+def make_filters(
+    sources: list[str], publishers: list[str], date_from: str | None, date_to: str | None
+) -> Filters:
+    """The retrieval filters the options ask for.
+
+    A bad value is a usage error (exit 2) in one line that names the option; pydantic's own
+    message is several lines with a link, written for programmers.
+    """
+    try:
+        return Filters(sources=sources, publishers=publishers, date_from=date_from, date_to=date_to)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        if field in DATE_OPTIONS:
+            option, value = DATE_OPTIONS[field], problem["input"]
+            raise fail(
+                f'{option}: "{value}" is not a date (use YYYY-MM-DD, YYYY-MM or YYYY).', code=2
+            ) from None
+        raise fail(f"Bad filter {field}: {problem['msg']}", code=2) from None
 
 
 def ask_many(assistant: Assistant, file: Path, filters: Filters) -> None:
@@ -296,7 +374,9 @@ def serve(
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
-keys_app = typer.Typer(help="API keys for the HTTP API and the widget.", no_args_is_help=True)
+keys_app = typer.Typer(
+    cls=AssistantGroup, help="API keys for the HTTP API and the widget.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 
 
@@ -349,7 +429,7 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
 # --- evaluation and feedback --------------------------------------------------------------
 
 app.command("eval")(evaluate)
-app.add_typer(feedback_app, name="feedback")
+app.add_typer(feedback_app, name="feedback", cls=AssistantGroup)
 
 
 if __name__ == "__main__":  # pragma: no cover

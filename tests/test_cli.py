@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from assistant.cli import app
+from assistant.config import Settings
 from assistant.documents import load_file
+from assistant.keys import create_key
+from assistant.store import Feedback, add_feedback
 from tests.conftest import CITATION_KEYS
 
 ASSISTANT = Path(sys.executable).parent / "assistant"
@@ -75,6 +83,41 @@ class Workspace:
             timeout=240,
         )
         return Run(result.returncode, result.stdout, result.stderr)
+
+    def run_in_terminal(self, *args: str) -> Run:
+        """Run with stderr on a pseudo-terminal, where progress displays are drawn; `stderr`
+        is everything the terminal was sent, frame by frame."""
+        env = {**os.environ, "ASSISTANT_DATA_DIR": str(self.data_dir), "COLUMNS": "200", "TERM": "xterm"}
+        controller, terminal = pty.openpty()
+        shown: list[bytes] = []
+
+        def read() -> None:
+            while True:
+                try:
+                    data = os.read(controller, 4096)
+                except OSError:  # the child closed the terminal
+                    return
+                if not data:
+                    return
+                shown.append(data)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            result = subprocess.run(
+                [str(ASSISTANT), "--data-dir", str(self.data_dir), *args],
+                stdout=subprocess.PIPE,
+                stderr=terminal,
+                text=True,
+                env=env,
+                cwd=self.root,
+                timeout=240,
+            )
+        finally:
+            os.close(terminal)
+            reader.join(timeout=10)
+            os.close(controller)
+        return Run(result.returncode, result.stdout, b"".join(shown).decode("utf-8", "replace"))
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +264,130 @@ def test_delete_of_an_unknown_source(workspace: Workspace, first_ingest: Run) ->
     assert result.returncode == 1
     assert "Error: No indexed document matches 'https://example.org/not-indexed'" in result.error_text
     assert result.stdout == ""
+
+
+# --- in-process invocations, the read-only data directory, and the ingest status --------
+
+
+def invoke(*args: str) -> Result:
+    """The `assistant` command in this process (Click's runner), for what needs no index."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+HELP_PAGES = [
+    [],
+    ["ingest"],
+    ["sources"],
+    ["ask"],
+    ["eval"],
+    ["keys"],
+    ["keys", "create"],
+    ["feedback"],
+    ["feedback", "list"],
+]
+
+
+@pytest.mark.parametrize("command", HELP_PAGES, ids=lambda command: " ".join(command) or "assistant")
+def test_help_shows_flags_without_a_value_type(command: list[str]) -> None:
+    """A flag takes no value: help used to read `--json <bool>`, `--help <bool>`."""
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--help" in result.stdout
+    assert "<bool>" not in result.stdout
+
+
+def test_help_still_shows_the_type_of_options_that_take_a_value() -> None:
+    result = invoke("ask", "--help")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"--file\s+<path>", result.stdout)
+    assert re.search(r"--date-from\s+<str>", result.stdout)
+    assert re.search(r"--json\s+Print the Answer as JSON", result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--date-from", "today"), ("--date-to", "2024-13-01"), ("--date-to", "")]
+)
+def test_ask_with_a_bad_date_says_so_in_one_line(option: str, value: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = invoke("--data-dir", str(data_dir), "ask", option, value, TIN)
+    assert result.exit_code == 2
+    assert result.stderr == f'Error: {option}: "{value}" is not a date (use YYYY-MM-DD, YYYY-MM or YYYY).\n'
+    assert result.stdout == ""
+    assert not data_dir.exists()  # refused before anything was opened
+
+
+def test_ask_accepts_short_dates(workspace: Workspace, first_ingest: Run) -> None:
+    result = workspace.run("ask", "--json", "--date-from", "2024", "--date-to", "2024-05", TIN)
+    assert result.returncode == 0, result.stderr
+    assert "20,000 tonnes" in json.loads(result.stdout)["answer"]
+
+
+@pytest.fixture
+def read_only_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A data directory with a key and a feedback row in it, then made read-only.
+
+    As tests/test_index.py does: root writes through chmod, so as root the directory is a
+    tmpfs mount, filled while writable and then remounted read-only (skipped where mounting
+    is not allowed); other users get chmod 555.
+    """
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    as_root = os.geteuid() == 0
+    if as_root:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "tmpfs", str(data_dir)], capture_output=True, text=True
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"running as root and cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        settings = Settings(data_dir=data_dir)
+        create_key(settings, "site", ["https://example.com"])
+        add_feedback(settings, Feedback("down", TIN, "No idea.", [], []))
+        if as_root:
+            subprocess.run(["mount", "-o", "remount,ro", str(data_dir)], check=True)
+        else:
+            data_dir.chmod(0o555)
+        yield Workspace(tmp_path, tmp_path, data_dir)
+    finally:
+        if as_root:
+            subprocess.run(["umount", str(data_dir)], check=True)
+        else:
+            data_dir.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["keys", "list"], ["keys", "revoke", "site"], ["feedback", "list"], ["sources"]],
+    ids=" ".join,
+)
+def test_read_only_data_dir_is_a_one_line_error(read_only_workspace: Workspace, command: list[str]) -> None:
+    """`sources` said so already; the key and feedback commands printed a traceback."""
+    result = read_only_workspace.run(*command)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: Data directory {read_only_workspace.data_dir} is read-only (")
+    assert lines[0].endswith("Choose a writable one with --data-dir or ASSISTANT_DATA_DIR.")
+    assert result.stdout == ""
+
+
+def test_ingest_in_a_terminal_says_when_it_loads_the_embedding_model(tmp_path: Path) -> None:
+    """The model loads on the first text to embed and takes 20-30 s on a slow machine; the
+    progress line says so instead of sitting at 0/? without a word. An ingest that embeds
+    nothing does not load it, and does not say it does."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tin.md").write_text(FILES["tin.md"], encoding="utf-8")
+    workspace = Workspace(tmp_path, corpus, tmp_path / "data")
+
+    first = workspace.run_in_terminal("ingest", str(corpus))
+    assert first.returncode == 0, first.stderr
+    assert "Loading the embedding model" in first.stderr
+    assert counts(first.stdout)["chunks embedded"] >= 1
+
+    again = workspace.run_in_terminal("ingest", str(corpus))
+    assert again.returncode == 0, again.stderr
+    assert counts(again.stdout)["chunks embedded"] == 0
+    assert "Indexing" in again.stderr  # the progress line was drawn
+    assert "Loading the embedding model" not in again.stderr
