@@ -51,6 +51,25 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the indexing record manager; unset means SQLite in data_dir.",
     )
 
+    # Documents
+    max_file_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        description=(
+            "Larger files are skipped with a message saying so, rather than tying up an ingest "
+            "(a 30 MB text file never finished; chunking alone takes about 10 s per MB of text). "
+            "Raise it to index bigger files."
+        ),
+    )
+    max_front_matter_bytes: int = Field(
+        64 * 1024,
+        ge=64,
+        description=(
+            "Largest YAML front matter of a Markdown/text file; real front matter is a few "
+            "hundred bytes, and a file with more is skipped rather than parsed."
+        ),
+    )
+
     # Chunking
     chunk_size: int = Field(900, ge=100, description="Largest chunk, in characters.")
     chunk_overlap_sentences: int = Field(

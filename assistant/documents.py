@@ -7,6 +7,10 @@ Metadata keys: `title`, `source` (URL, or the file path when none is known), `pu
 `date` (as written), `date_sort` (YYYYMMDD, 0 when unknown), `license`, `path` (resolved
 file path, the identity of the document in the index), `doc_type`, and for PDFs
 `page_starts` (JSON list of the character offset where each page begins).
+
+Files are untrusted input: a file larger than `max_file_bytes` is refused before it is
+read, and YAML front matter is parsed without aliases, with bounded size and nesting, and
+its values checked, so that a few hundred hostile bytes cannot expand into gigabytes.
 """
 
 from __future__ import annotations
@@ -21,9 +25,24 @@ from typing import Any
 
 import yaml
 from langchain_core.documents import Document
+from yaml.nodes import Node
+
+from assistant.config import Settings
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 PAGE_SEPARATOR = "\n\n"
+
+# The front matter keys the index uses, and the longest value each may have: every chunk
+# carries them and every citation shows them, so a runaway value is copied thousands of times.
+FRONT_MATTER_FIELDS: dict[str, int] = {
+    "title": 300,
+    "source": 2048,  # a URL; browsers and servers commonly stop at about 2,000 characters
+    "publisher": 300,
+    "date": 200,  # as written, e.g. "October 2025 (per URL; signed October 26, 2025)"
+    "license": 300,
+}
+# Real front matter is flat; nesting deeper than this is an attack on the parser's recursion.
+MAX_FRONT_MATTER_DEPTH = 20
 
 
 class DocumentLoadError(Exception):
@@ -48,8 +67,13 @@ class LoadResult:
     roots: list[Path] = field(default_factory=list)
 
 
-def load_paths(paths: Iterable[Path]) -> LoadResult:
-    """Load every supported file under `paths`, reporting (not raising) per-file problems."""
+def load_paths(paths: Iterable[Path], settings: Settings | None = None) -> LoadResult:
+    """Load every supported file under `paths`, reporting (not raising) per-file problems.
+
+    Without `settings` the limits are read from the `ASSISTANT_*` variables, so that callers
+    that predate the limits still honour them.
+    """
+    settings = settings or Settings()
     result = LoadResult()
     for path in paths:
         if not path.exists():
@@ -59,7 +83,7 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
             result.roots.append(path.resolve())
         for file_path in iter_files(path):
             try:
-                result.documents.append(load_file(file_path))
+                result.documents.append(load_file(file_path, settings))
             except DocumentLoadError as error:
                 result.errors.append(LoadError(file_path, str(error)))
     return result
@@ -76,25 +100,26 @@ def iter_files(path: Path) -> Iterator[Path]:
             yield file_path
 
 
-def load_file(path: Path) -> Document:
+def load_file(path: Path, settings: Settings | None = None) -> Document:
     """Load one file with the loader its suffix calls for.
 
+    `settings` gives the size limits (read from the `ASSISTANT_*` variables when omitted).
+
     Raises:
-        DocumentLoadError: the file is unsupported, empty, corrupt or has bad front matter.
+        DocumentLoadError: the file is unsupported, too large, empty, corrupt or has bad
+            front matter.
     """
+    settings = settings or Settings()
     suffix = path.suffix.lower()
     loader = _LOADERS.get(suffix)
     if loader is None:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise DocumentLoadError(f"unsupported file type '{suffix or path.name}' (supported: {supported})")
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DocumentLoadError(f"cannot read file: {error.strerror or error}") from error
+    data = _read_bounded(path, settings.max_file_bytes)
     if not data.strip():
         raise DocumentLoadError("empty file: there is no text to index")
     try:
-        text, metadata = loader(data)
+        text, metadata = loader(data, settings)
     except DocumentLoadError:
         raise
     except Exception as error:  # a parser bug or odd file must not stop the whole ingest
@@ -104,24 +129,59 @@ def load_file(path: Path) -> Document:
     return Document(page_content=text, metadata=_complete_metadata(metadata, path, suffix))
 
 
+def _read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refused before reading when over `max_bytes`: a 30 MB text file
+    never finished ingesting, and reading a huge file only to refuse it wastes the memory."""
+    try:
+        size = path.stat().st_size
+        if size <= max_bytes:
+            with path.open("rb") as handle:
+                data = handle.read(max_bytes + 1)  # +1: a file that grew since stat() is caught too
+            size = max(size, len(data))
+    except OSError as error:
+        raise DocumentLoadError(f"cannot read file: {error.strerror or error}") from error
+    if size > max_bytes:
+        raise DocumentLoadError(
+            f"{path.name} is {size:,} bytes ({_megabytes(size)}), over the limit of {max_bytes:,} bytes "
+            f"({_megabytes(max_bytes)}); set ASSISTANT_MAX_FILE_BYTES higher to index it, or split it"
+        )
+    return data
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 def _complete_metadata(metadata: dict[str, object], path: Path, suffix: str) -> dict:
-    """Fill in the metadata every chunk needs, with fallbacks for files that lack it."""
+    """Fill in the metadata every chunk needs, with fallbacks for files that lack it.
+
+    Values are clipped to the front matter bounds: titles from headings, HTML and PDF
+    properties are not checked like front matter, yet every chunk copies them."""
     resolved = path.resolve()
-    title = str(metadata.get("title") or "").strip() or path.stem.replace("_", " ")
-    date_text = _date_text(metadata.get("date"))
+    title = _clipped(metadata.get("title"), "title") or path.stem.replace("_", " ")
+    date_text = _clipped(_date_text(metadata.get("date")), "date")
+    source = str(metadata.get("source") or "").strip()
     completed = {
         "title": title,
-        "source": str(metadata.get("source") or "").strip() or str(resolved),
-        "publisher": str(metadata.get("publisher") or "").strip() or "unknown",
+        # A clipped URL would point somewhere else: fall back to the file instead.
+        "source": source if 0 < len(source) <= FRONT_MATTER_FIELDS["source"] else str(resolved),
+        "publisher": _clipped(metadata.get("publisher"), "publisher") or "unknown",
         "date": date_text,
         "date_sort": parse_date_sort(date_text),
-        "license": str(metadata.get("license") or "").strip() or "unknown",
+        "license": _clipped(metadata.get("license"), "license") or "unknown",
         "path": str(resolved),
         "doc_type": suffix.lstrip("."),
     }
     if "page_starts" in metadata:
         completed["page_starts"] = json.dumps(metadata["page_starts"])
     return completed
+
+
+def _clipped(value: object, key: str) -> str:
+    """`value` as stripped text of at most the key's bound, ending in an ellipsis when cut."""
+    text = str(value or "").strip()
+    limit = FRONT_MATTER_FIELDS[key]
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _date_text(value: object) -> str:
@@ -161,7 +221,7 @@ def page_of(metadata: dict, offset: int) -> int | None:
     return page
 
 
-# --- loaders: bytes -> (text, metadata) -------------------------------------------------
+# --- loaders: (bytes, settings) -> (text, metadata) -------------------------------------
 
 
 def decode_text(data: bytes) -> str:
@@ -191,13 +251,78 @@ def _mostly_ascii(data: bytes, share: float = 0.7) -> bool:
     return sum(byte < 0x80 for byte in data) >= share * len(data)
 
 
-def split_front_matter(text: str) -> tuple[dict, str]:
-    """Split YAML front matter (between `---` lines at the top) from the body."""
+class _FrontMatterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases and with bounded nesting.
+
+    `safe_load` still expands aliases: nine lists of nine aliases, seven deep, are under
+    300 bytes of YAML and a 4.8-million-item value. Front matter never needs aliases.
+    Values YAML resolves but Python cannot build (2024-13-45, a 5,000-digit integer, an
+    empty `!!int`) become errors with their line instead of a bare ValueError or IndexError.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise DocumentLoadError(
+                f"front matter line {_front_matter_line(event.start_mark)} uses the YAML alias "
+                f"'*{event.anchor}': aliases are not allowed in front matter (a few of them can "
+                "expand into gigabytes); write the value out in full"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_FRONT_MATTER_DEPTH:
+                raise DocumentLoadError(
+                    f"front matter line {_front_matter_line(event.start_mark)} is nested more than "
+                    f"{MAX_FRONT_MATTER_DEPTH} levels deep; front matter is flat `key: value` lines"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, DocumentLoadError):
+            raise
+        except Exception as error:  # PyYAML's constructors raise bare built-ins: `!!int ` -> IndexError
+            raise DocumentLoadError(
+                f"front matter line {_front_matter_line(node.start_mark)}: {str(node.value)[:80]!r} "
+                f"cannot be read ({error}); put it in quotes to keep it as text"
+            ) from error
+
+
+def _front_matter_line(mark: yaml.Mark | None) -> int | str:
+    """The line of the file: front matter starts on line 2, after the opening `---`."""
+    return mark.line + 2 if mark is not None else "?"
+
+
+def split_front_matter(
+    text: str, max_bytes: int = Settings.model_fields["max_front_matter_bytes"].default
+) -> tuple[dict[str, str], str]:
+    """Split YAML front matter (between `---` lines at the top) from the body.
+
+    Returns the known keys (`FRONT_MATTER_FIELDS`) as text no longer than their bounds;
+    other keys are dropped, since nothing reads them. YAML dates come back as YYYY-MM-DD.
+
+    Raises:
+        DocumentLoadError: the front matter is over `max_bytes`, is not a YAML mapping,
+            uses aliases, nests too deep, or has a known key with a wrong or oversized value.
+    """
     match = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", text, re.DOTALL)
     if not match:
         return {}, text
+    size = len(match.group(1).encode("utf-8", errors="surrogatepass"))
+    if size > max_bytes:
+        raise DocumentLoadError(
+            f"front matter is {size:,} bytes, over the limit of {max_bytes:,} bytes; keep it to "
+            "title, source, publisher, date and license, or raise ASSISTANT_MAX_FRONT_MATTER_BYTES"
+        )
     try:
-        metadata = yaml.safe_load(match.group(1)) or {}
+        parsed = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}  # a SafeLoader subclass
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 2}" if where is not None else ""
@@ -205,14 +330,57 @@ def split_front_matter(text: str) -> tuple[dict, str]:
             f"front matter is not valid YAML{line}: {getattr(error, 'problem', error)}; "
             "fix it or remove the front matter"
         ) from error
-    if not isinstance(metadata, dict):
+    if not isinstance(parsed, dict):
         raise DocumentLoadError("front matter must be a YAML mapping of `key: value` lines")
-    return metadata, text[match.end() :]
+    return _checked_front_matter(parsed), text[match.end() :]
 
 
-def load_markdown(data: bytes) -> tuple[str, dict]:
+def _checked_front_matter(parsed: dict) -> dict[str, str]:
+    """The known keys as bounded text; a wrong type or an oversized value is an error that
+    names the key, since a silently dropped title would be worse than a skipped file."""
+    metadata: dict[str, str] = {}
+    for key, limit in FRONT_MATTER_FIELDS.items():
+        value = parsed.get(key)
+        if value is None:
+            continue
+        if key == "date" and isinstance(value, date):  # also datetime
+            value = value.isoformat()[:10]
+        if not isinstance(value, str):
+            wanted = "text or a YYYY-MM-DD date" if key == "date" else "text"
+            raise DocumentLoadError(
+                f"front matter: {key} must be {wanted}, not {_yaml_kind(value)}; put the value in quotes"
+            )
+        if len(value) > limit:
+            raise DocumentLoadError(
+                f"front matter: {key} is {len(value)} characters long; at most {limit} are allowed"
+            )
+        metadata[key] = value
+    return metadata
+
+
+def _yaml_kind(value: object) -> str:
+    """How a YAML author would name the type of `value`."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, date):
+        return "a date"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, set):
+        return "a set"
+    if isinstance(value, bytes):
+        return "binary data"
+    return f"a {type(value).__name__}"
+
+
+def load_markdown(data: bytes, settings: Settings) -> tuple[str, dict]:
     """Markdown or plain text with optional YAML front matter."""
-    metadata, body = split_front_matter(decode_text(data))
+    front_matter, body = split_front_matter(decode_text(data), settings.max_front_matter_bytes)
+    metadata: dict[str, object] = dict(front_matter)
     body = body.strip("\n")
     if not metadata.get("title"):
         heading = re.search(r"^#{1,3}\s+(.+)$", body, re.MULTILINE)
@@ -221,7 +389,7 @@ def load_markdown(data: bytes) -> tuple[str, dict]:
     return body, metadata
 
 
-def load_html(data: bytes) -> tuple[str, dict]:
+def load_html(data: bytes, settings: Settings) -> tuple[str, dict]:
     """Main text of a web page, without menus, scripts and footers."""
     import trafilatura
     from bs4 import BeautifulSoup
@@ -256,7 +424,7 @@ def load_html(data: bytes) -> tuple[str, dict]:
     return text, metadata
 
 
-def load_pdf(data: bytes) -> tuple[str, dict]:
+def load_pdf(data: bytes, settings: Settings) -> tuple[str, dict]:
     """PDF text page by page; `page_starts` maps offsets back to page numbers."""
     from io import BytesIO
 
@@ -284,7 +452,7 @@ def load_pdf(data: bytes) -> tuple[str, dict]:
     return PAGE_SEPARATOR.join(text_parts), metadata
 
 
-def load_docx(data: bytes) -> tuple[str, dict]:
+def load_docx(data: bytes, settings: Settings) -> tuple[str, dict]:
     """Paragraph text of a Word document, one paragraph per block."""
     from io import BytesIO
     from zipfile import BadZipFile
@@ -309,7 +477,8 @@ def load_docx(data: bytes) -> tuple[str, dict]:
     return "\n\n".join(paragraphs), metadata
 
 
-_LOADERS: dict[str, Callable[[bytes], tuple[str, dict]]] = {
+# Every loader gets the settings, for the limits that apply to its format.
+_LOADERS: dict[str, Callable[[bytes, Settings], tuple[str, dict]]] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
     ".txt": load_markdown,

@@ -280,3 +280,131 @@ def test_load_paths_loads_good_files_and_reports_each_bad_one(tmp_path: Path) ->
         assert expected in reasons[path], (path, reasons[path])
     assert reasons[missing] == "path does not exist"
     assert result.roots == [folder.resolve()]
+
+
+# --- front matter that is hostile or malformed, and files that are too large (issue 10) ---
+
+# Under 300 bytes that PyYAML's safe_load expands into a 4.8-million-item title (25 MB once str()-ed).
+ALIAS_BOMB = (
+    "---\n"
+    'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "title: *g\n"
+    "---\n\nBody.\n"
+)
+
+
+def test_yaml_alias_bomb_in_front_matter_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "bomb.md", ALIAS_BOMB)
+    assert path.stat().st_size < 300  # a few hundred bytes, like the one in the issue
+    with pytest.raises(DocumentLoadError, match="alias") as info:
+        load_file(path)
+    assert "line 3" in str(info.value)  # the first alias, as a line of the file
+
+
+def test_an_alias_bomb_is_skipped_and_the_other_files_load(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    write(folder / "bomb.md", ALIAS_BOMB)
+    write(folder / "good.md", "---\ntitle: Tin Output\n---\n\nThe smelter produced more tin.\n")
+
+    result = load_paths([folder])
+
+    assert [d.metadata["title"] for d in result.documents] == ["Tin Output"]
+    assert [(e.path.name, "alias" in e.reason) for e in result.errors] == [("bomb.md", True)]
+
+
+def test_an_anchor_used_by_no_alias_is_harmless(tmp_path: Path) -> None:
+    doc = load_file(write(tmp_path / "anchor.md", "---\ntitle: &t Tin Output\n---\n\nBody text.\n"))
+    assert doc.metadata["title"] == "Tin Output"
+
+
+def test_deeply_nested_front_matter_is_refused(tmp_path: Path) -> None:
+    text = "---\nextra: " + "[" * 5000 + "]" * 5000 + "\ntitle: Deep\n---\n\nBody text.\n"
+    with pytest.raises(DocumentLoadError, match="nested"):
+        load_file(write(tmp_path / "deep.md", text))
+
+
+def test_front_matter_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    from assistant.config import Settings
+
+    notes = "n" * 70_000
+    path = write(tmp_path / "long.md", f"---\ntitle: Tin\nnotes: {notes}\n---\n\nBody text.\n")
+    with pytest.raises(DocumentLoadError, match="ASSISTANT_MAX_FRONT_MATTER_BYTES") as info:
+        load_file(path)
+    assert "70,018 bytes" in str(info.value) and "65,536" in str(info.value)
+    # The setting raises the limit.
+    assert load_file(path, Settings(max_front_matter_bytes=100_000)).metadata["title"] == "Tin"
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "expected"),
+    [
+        (f"title: {'T' * 301}", "title is 301 characters long; at most 300"),
+        (f"publisher: {'P' * 301}", "publisher is 301 characters long; at most 300"),
+        (f"source: https://example.org/{'u' * 2100}", "source is 2120 characters long; at most 2048"),
+        (f"date: {'d' * 201}", "date is 201 characters long; at most 200"),
+        ("title: [Tin, Output]", "title must be text, not a list"),
+        ("title: {name: Tin}", "title must be text, not a mapping"),
+        ("title: 1984", "title must be text, not a number"),
+        ("publisher: yes", "publisher must be text, not a boolean"),
+        ("source: 2024-01-01", "source must be text, not a date"),
+        ("date: [2024]", "date must be text or a YYYY-MM-DD date, not a list"),
+        ("date: 2024-13-45", "front matter line 2"),
+        ("license: 1.5", "license must be text, not a number"),
+    ],
+)
+def test_front_matter_values_are_checked(tmp_path: Path, front_matter: str, expected: str) -> None:
+    path = write(tmp_path / "bad.md", f"---\n{front_matter}\n---\n\nBody text.\n")
+    with pytest.raises(DocumentLoadError) as info:
+        load_file(path)
+    assert expected in str(info.value)
+
+
+def test_valid_front_matter_values_still_load(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "ok.md",
+        f"---\ntitle: {'T' * 300}\ndate: 2024-02-29\npublisher:\nlicense: CC-BY\ntags: [tin, 3]\n---\n\nBody.\n",
+    )
+    doc = load_file(path)
+    assert doc.metadata["title"] == "T" * 300
+    assert doc.metadata["date"] == "2024-02-29" and doc.metadata["date_sort"] == 20240229
+    assert doc.metadata["publisher"] == "unknown"  # empty means unknown, not an error
+    assert doc.metadata["license"] == "CC-BY"
+
+
+def test_a_heading_used_as_title_is_clipped(tmp_path: Path) -> None:
+    doc = load_file(write(tmp_path / "heading.md", "# " + "Tin " * 1000 + "\n\nBody text.\n"))
+    assert len(doc.metadata["title"]) <= 300 and doc.metadata["title"].startswith("Tin Tin")
+
+
+def test_a_file_over_max_file_bytes_is_refused_with_the_setting_named(tmp_path: Path) -> None:
+    path = tmp_path / "huge.txt"
+    line = b"Refined tin output rose in Perak as the smelter added a furnace line.\n"
+    path.write_bytes(line * (30 * 1024 * 1024 // len(line) + 1))  # just over 30 MB
+    with pytest.raises(DocumentLoadError) as info:
+        load_file(path)
+    message = str(info.value)
+    assert "huge.txt" in message
+    assert f"{path.stat().st_size:,} bytes" in message and "30.0 MB" in message
+    assert "20.0 MB" in message and "ASSISTANT_MAX_FILE_BYTES" in message
+
+
+def test_max_file_bytes_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.config import Settings
+
+    path = write(tmp_path / "small.md", "Palm oil prices fell in March. " * 100)
+    assert load_file(path).page_content.startswith("Palm oil")
+    with pytest.raises(DocumentLoadError, match="ASSISTANT_MAX_FILE_BYTES"):
+        load_file(path, Settings(max_file_bytes=1000))
+    # load_paths (what `assistant ingest` calls) reads the variable when given no settings.
+    monkeypatch.setenv("ASSISTANT_MAX_FILE_BYTES", "1000")
+    result = load_paths([tmp_path])
+    assert not result.documents
+    assert [e.path.name for e in result.errors] == ["small.md"]
+    assert "3,100 bytes" in result.errors[0].reason
