@@ -55,6 +55,7 @@ def test_a_good_set_has_no_problems() -> None:
         ([item("q1", evidence=[], sources=[])], "needs at least one evidence quote"),
         ([item("q1", type="trivia")], "unknown type"),
         ([item("q1", question="  ")], "empty question"),
+        ([item("q1", evidence=["  "])], "evidence[0] is empty"),
     ],
 )
 def test_each_kind_of_bad_set_is_rejected(items: list[GoldenItem], expected: str) -> None:
@@ -98,3 +99,98 @@ def test_the_real_golden_set_passes_the_validator() -> None:
         "follow_up",
     }
     assert check_golden(items, corpus_documents(ROOT / "corpus")) == []
+
+
+# --- wrong types in a golden file (issue 10) -------------------------------------------
+
+GOOD_LINE = {
+    "id": "q1",
+    "type": "factoid",
+    "question": "What did Malaysia ban?",
+    "reference": "Unprocessed rare earth exports.",
+    "evidence": ["banned the export of unprocessed rare earth ores"],
+    "sources": ["corpus/a.md"],
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"evidence": "banned the export"}, "evidence must be a list of strings, not a string"),
+        ({"evidence": ["banned", 3]}, "evidence[1] must be a string, not a number"),
+        ({"sources": "corpus/a.md"}, "sources must be a list of strings, not a string"),
+        ({"history": "earlier turn"}, "history must be a list of"),
+        ({"history": [{"role": "user"}]}, "history[0] must be"),
+        ({"history": [{"role": "system", "content": "x"}]}, "history[0] must be"),
+        ({"history": [["user", "hi"]]}, "history[0] must be"),
+        ({"follows": ["q0"]}, "follows must be a string or null, not a list"),
+        ({"question": None}, "question must be a string, not null"),
+        ({"reference": 42}, "reference must be a string, not a number"),
+        ({"type": ["factoid"]}, "type must be a string, not a list"),
+        ({"evidence": None}, "evidence must be a list of strings, not null"),
+    ],
+)
+def test_wrong_types_are_errors_naming_the_line_and_id(tmp_path: Path, changes: dict, expected: str) -> None:
+    path = tmp_path / "golden.jsonl"
+    bad = {**GOOD_LINE, "id": "q2", **changes}
+    path.write_text(json.dumps(GOOD_LINE) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(GoldenSetError) as info:
+        load_golden(path)
+    message = str(info.value)
+    assert "line 2 (q2)" in message and expected in message, message
+    assert "line 1" not in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('["q2", "factoid"]', "line 2: a golden item must be a JSON object, not a list"),
+        ('{"id": "q2", "type": "factoid", "question": "?"}', "line 2 (q2): missing evidence, reference"),
+        (
+            '{"id": 7, "type": "factoid", "question": "?", "reference": "", "evidence": []}',
+            "line 2 (7): id must be a string",
+        ),
+    ],
+)
+def test_lines_of_the_wrong_shape_are_errors(tmp_path: Path, line: str, expected: str) -> None:
+    path = tmp_path / "golden.jsonl"
+    path.write_text(json.dumps(GOOD_LINE) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(GoldenSetError) as info:
+        load_golden(path)
+    assert expected in str(info.value), str(info.value)
+
+
+def test_every_bad_line_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "golden.jsonl"
+    lines = [GOOD_LINE, {**GOOD_LINE, "id": "q2", "evidence": "x"}, {**GOOD_LINE, "id": "q3", "sources": "y"}]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    with pytest.raises(GoldenSetError) as info:
+        load_golden(path)
+    assert "line 2 (q2)" in str(info.value) and "line 3 (q3)" in str(info.value)
+
+
+def test_check_golden_reports_wrong_types_in_items_built_in_code() -> None:
+    problems = check_golden([item("q1", evidence="banned the export")], DOCUMENTS)  # type: ignore[arg-type]
+    assert any("q1: evidence must be a list of strings, not a string" in p for p in problems), problems
+
+
+def test_eval_check_refuses_evidence_given_as_a_string(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    golden = tmp_path / "golden.jsonl"
+    line = {**GOOD_LINE, "evidence": "critical minerals", "sources": []}
+    golden.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assistant = Path(sys.executable).parent / "assistant"
+    result = subprocess.run(
+        [str(assistant), "eval", "--check", "--set", str(golden)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,  # corpus/ is where the default settings look for it
+        env={**os.environ, "COLUMNS": "400"},
+        timeout=240,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "line 1 (q1): evidence must be a list of strings, not a string" in " ".join(result.stderr.split())
+    assert "no problems found" not in result.stdout
