@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
     max_history_messages: int = Field(40, ge=0, description="Conversation turns kept per request.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Host names the server answers to besides 127.0.0.1, localhost and [::1] when it is "
+            "open without keys (a JSON list). Guards against DNS rebinding."
+        ),
+    )
 
     @property
     def answerer(self) -> str:
@@ -168,10 +175,3 @@ class Settings(BaseSettings):
     def record_manager_url(self) -> str:
         """SQLAlchemy URL of the indexing record manager."""
         return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
-    allowed_hosts: list[str] = Field(
-        default_factory=list,
-        description=(
-            "Host names the server answers to besides 127.0.0.1, localhost and [::1] when it is "
-            "open without keys (a JSON list). Guards against DNS rebinding."
-        ),
-    )
