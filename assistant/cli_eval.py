@@ -175,7 +175,8 @@ def print_comparison(comparison: dict[str, Any]) -> None:
         console.print(f"[bold]{label}: {len(entries)} question(s)[/]")
         for entry in entries:
             change = ", ".join(entry["lost"] or entry["gained"])
-            console.print(f"  {entry['id']} ({entry['type']}) {escape(entry['question'])} — {escape(change)}")
+            name = escape(f"{entry['id']} ({entry['type']})")  # golden-set ids are free text
+            console.print(f"  {name} {escape(entry['question'])} — {escape(change)}")
 
 
 def compare_command(old_path: Path, new_path: Path, out: Path | None) -> None:
@@ -208,8 +209,9 @@ def feedback_list(
 
     for row in list_feedback(state.settings, rating=rating, limit=limit):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at or 0))
+        shown_rating = escape(f"[{row.rating}]")  # unescaped, Rich took "[down]" for a style tag
         comment = f" — {escape(row.comment)}" if row.comment else ""
-        console.print(f"#{row.id} {when} [{row.rating}] {escape(row.question)}{comment}", soft_wrap=True)
+        console.print(f"#{row.id} {when} {shown_rating} {escape(row.question)}{comment}", soft_wrap=True)
 
 
 @feedback_app.command("export")

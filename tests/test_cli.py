@@ -391,3 +391,18 @@ def test_ingest_in_a_terminal_says_when_it_loads_the_embedding_model(tmp_path: P
     assert counts(again.stdout)["chunks embedded"] == 0
     assert "Indexing" in again.stderr  # the progress line was drawn
     assert "Loading the embedding model" not in again.stderr
+
+
+def test_feedback_list_shows_the_rating(tmp_path: Path) -> None:
+    """`[up]` and `[down]` were read as Rich markup tags and vanished; text in brackets in
+    a question or comment is shown as typed."""
+    settings = Settings(data_dir=tmp_path / "data")
+    add_feedback(
+        settings, Feedback("down", "Is [bold]tin[/bold] exported?", "No.", [], [], comment="see [b]")
+    )
+    add_feedback(settings, Feedback("up", TIN, "20,000 tonnes [1].", [], []))
+    result = invoke("--data-dir", str(settings.data_dir), "feedback", "list")
+    assert result.exit_code == 0, result.output
+    newest, oldest = result.stdout.splitlines()
+    assert re.fullmatch(r"#2 \S+ \S+ \[up\] " + re.escape(TIN), newest)
+    assert re.fullmatch(r"#1 \S+ \S+ \[down\] Is \[bold\]tin\[/bold\] exported\? — see \[b\]", oldest)
