@@ -44,6 +44,23 @@ def test_an_answer_explains_itself_in_diagnostics(corpus_assistant: Assistant) -
     assert "semantic" in first["contributions"]
 
 
+def test_the_asked_for_attribute_must_be_in_one_chosen_sentence(corpus_assistant: Assistant) -> None:
+    """A near miss reuses the corpus's words and changes what is asked for: the focus
+    ("export tax rate on tin": the documents name tin, taxes and rates, never together) is
+    missing from every chosen sentence, while the real question's focus ("average tariff
+    on industrial goods") is in the sentence that answers it."""
+    answerer = corpus_assistant.make_extractive_answerer()
+
+    def features(question: str) -> dict[str, float]:
+        evidence = answerer.gather(question, question, corpus_assistant.retriever.retrieve(question))
+        return answerer.decide(evidence)[1].features
+
+    near_miss = features("What is the export tax rate on tin in Malaysia?")
+    answerable = features("What is the average tariff on industrial goods in Malaysia?")
+    assert near_miss["focus_missing_best"] >= 0.5
+    assert answerable["focus_missing_best"] == 0.0
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     answerer = corpus_assistant.make_extractive_answerer()
     # With refusal off, the verdict turns on the named things alone.
