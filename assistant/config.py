@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         60, ge=1, description="Requests per minute per API key (or per client in open mode)."
     )
+    public_chat: bool = Field(
+        False,
+        description=(
+            "Serve the Gradio chat to anyone who reaches the server, even when the API needs keys "
+            "(a non-loopback bind, or keys configured); each client address may then ask "
+            "rate_limit_per_minute questions a minute. Off: on such a server the chat answers only "
+            "requests that carry a server key, like /api."
+        ),
+    )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
     max_history_messages: int = Field(40, ge=0, description="Conversation turns kept per request.")
     allowed_hosts: list[str] = Field(

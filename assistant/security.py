@@ -5,7 +5,10 @@ Secure by default:
   commands) and only loopback pages may call it from a browser;
 - otherwise every request needs a key; widget keys only work from their allowed origins,
   server keys only without an `Origin` (not from browser pages);
-- per-client rate limits answer 429 with `Retry-After`; bodies over the limit get 413.
+- per-client rate limits answer 429 with `Retry-After`; bodies over the limit get 413;
+- the Gradio chat follows the same policy (`ChatAccessMiddleware`): open with the API, and
+  otherwise only for requests with a key unless `public_chat` opens it to everyone; every
+  question it answers counts against the same per-client limit (`AccessPolicy.admit`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
@@ -94,13 +98,29 @@ class AccessPolicy:
         allowed = LOOPBACK_NAMES | {h.lower() for h in self.settings.allowed_hosts}
         return hostname.lower() in allowed
 
+    @property
+    def public_chat(self) -> bool:
+        """The chat answers anyone although the API needs keys (`public_chat` setting)."""
+        return self.settings.public_chat and not self.open_mode
+
     def describe(self) -> str:
+        """What the start-up message and /healthz say about access, the chat included."""
+        limit = self.settings.rate_limit_per_minute
         if self.open_mode:
             return (
                 "API open without keys: bound to loopback and no keys configured "
-                "(create one with `assistant keys create`)."
+                "(create one with `assistant keys create`). Chat open to this machine; its "
+                f"questions count towards the same {limit} requests a minute per client."
             )
-        return "API keys required for /api and /v1."
+        if self.public_chat:
+            return (
+                "API keys required for /api and /v1. Chat PUBLIC (ASSISTANT_PUBLIC_CHAT is on): "
+                f"anyone who reaches this server may ask, {limit} questions a minute per client address."
+            )
+        return (
+            "API keys required for /api and /v1. Chat not public: it answers only requests "
+            "with a server key, like /api (set ASSISTANT_PUBLIC_CHAT=true to open it to everyone)."
+        )
 
     def cors_allows(self, origin: str) -> bool:
         """Whether a browser page on `origin` may read responses (answers CORS preflights)."""
@@ -113,15 +133,19 @@ class AccessPolicy:
             return is_loopback_origin(origin)
         return origin in self._origins
 
-    def authorize(self, request: Request) -> Caller:
+    def authorize(self, request: HTTPConnection) -> Caller:
         """The caller, or an `ApiError` (401, 403, 429) saying what is wrong."""
+        caller = self.authenticate(request)
+        self.admit(caller)
+        return caller
+
+    def authenticate(self, request: HTTPConnection) -> Caller:
+        """The caller, or an `ApiError` (401, 403); counts nothing against the rate limit."""
         origin = request.headers.get("origin")
         if self.open_mode:
             if origin and not is_loopback_origin(origin) and not _same_origin(request, origin):
                 raise ApiError(403, f"Origin {origin} may not use this server.", "origin_not_allowed")
-            caller = Caller(None, f"ip:{request.client.host if request.client else 'unknown'}")
-            self._limit(caller, self.settings.rate_limit_per_minute)
-            return caller
+            return Caller(None, _client_address(request))
         token = _token(request)
         if not token:
             raise ApiError(
@@ -139,9 +163,31 @@ class AccessPolicy:
             else:
                 message = f"Origin {origin} is not allowed for this key."
             raise ApiError(403, message, "origin_not_allowed")
-        caller = Caller(key, f"key:{key.name}")
-        self._limit(caller, key.rate_limit or self.settings.rate_limit_per_minute)
-        return caller
+        return Caller(key, f"key:{key.name}")
+
+    def chat_caller(self, request: HTTPConnection) -> Caller:
+        """Who is using the chat, or an `ApiError` (401, 403) when it is not theirs to use:
+        the API's rule, except that `public_chat` lets anyone in, counted by address."""
+        if self.public_chat:
+            return Caller(None, _client_address(request))
+        try:
+            return self.authenticate(request)
+        except ApiError as error:
+            if error.kind != "missing_key":
+                raise
+            raise ApiError(
+                401,
+                "This chat is not public: the server needs API keys (it is not bound to loopback, "
+                "or keys exist). Send a server key as `Authorization: Bearer KEY` or `X-API-Key`, "
+                "or open the chat to everyone with ASSISTANT_PUBLIC_CHAT=true (each client address "
+                "is then rate-limited).",
+                "chat_not_public",
+            ) from None
+
+    def admit(self, caller: Caller) -> None:
+        """Count one request (or chat question) against the caller's limit; 429 when over."""
+        limit = (caller.key.rate_limit if caller.key else None) or self.settings.rate_limit_per_minute
+        self._limit(caller, limit)
 
     def _limit(self, caller: Caller, limit: int) -> None:
         wait = self.limiter.check(caller.client_id, limit)
@@ -155,14 +201,18 @@ class AccessPolicy:
             )
 
 
-def _token(request: Request) -> str | None:
+def _client_address(request: HTTPConnection) -> str:
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+def _token(request: HTTPConnection) -> str | None:
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip() or None
     return request.headers.get("x-api-key") or None
 
 
-def _same_origin(request: Request, origin: str) -> bool:
+def _same_origin(request: HTTPConnection, origin: str) -> bool:
     host = request.headers.get("host", "")
     return urlparse(origin).netloc == host
 
@@ -255,3 +305,28 @@ class HostCheckMiddleware:
             "requests addressed to 127.0.0.1, localhost or [::1] (set ASSISTANT_ALLOWED_HOSTS to add names)."
         )
         await send_error(send, 403, message, "host_not_allowed")
+
+
+class ChatAccessMiddleware:
+    """Wraps the mounted Gradio app, so that every route of the chat (the page, `/config`,
+    `/gradio_api/...`, the queue and its event stream, uploads, assets) is refused (401/403)
+    to anyone `AccessPolicy.chat_caller` refuses. Rate limits are counted per question, in
+    the chat's handlers, not per request: one page load makes dozens of requests."""
+
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.policy.chat_caller(HTTPConnection(scope))
+        except ApiError as error:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await send_error(send, error.status_code, str(error.detail), error.kind)
+            return
+        await self.app(scope, receive, send)

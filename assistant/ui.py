@@ -4,6 +4,10 @@ Handlers (`respond`, `format_answer`, `format_sources`, `record_feedback`) are p
 functions outside the Blocks builder so they can be tested directly. Everything that
 comes from documents or users is escaped before rendering: it shows as text, never as
 HTML.
+
+The chat obeys the server's `AccessPolicy` like the API: `mount_ui` puts every Gradio
+route behind `ChatAccessMiddleware`, and each question counts against the asker's rate
+limit (`question_refusal`), so scripts calling `/gradio_api` get no more than browsers.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from assistant.answering.base import refusal_reason
+from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback, set_feedback_comment
 
@@ -130,22 +136,37 @@ def conversation(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
     return history
 
 
+def question_refusal(policy: AccessPolicy, request: gr.Request | None) -> str | None:
+    """Why the chat may not answer this asker now (over the rate limit, key revoked), or
+    None; counts the question against the asker's limit, which their API requests share."""
+    connection = request.request if request is not None else None
+    if connection is None:
+        return "The server could not tell who is asking; reload the page."
+    try:
+        policy.admit(policy.chat_caller(connection))
+    except ApiError as error:
+        return str(error.detail)
+    return None
+
+
 def respond(
     assistant: Assistant,
     message: str,
     chat: list[dict[str, Any]],
     turns: list[dict[str, Any]],
+    refusal: str | None = None,
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], str]]:
-    """Stream one answer into the chat: yields (chat, turns, textbox value)."""
+    """Stream one answer into the chat: yields (chat, turns, textbox value). With a
+    `refusal` (see `question_refusal`) the chat shows it as a warning instead of answering."""
     chat = [*chat, {"role": "user", "content": escape_markdown(message)}]
-    try:
-        assistant.validate_question(message)
-    except InvalidQuestion as error:
-        yield (
-            [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(str(error))}"}],
-            turns,
-            "",
-        )
+    problem = refusal
+    if problem is None:
+        try:
+            assistant.validate_question(message)
+        except InvalidQuestion as error:
+            problem = str(error)
+    if problem is not None:
+        yield [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(problem)}"}], turns, ""
         return
     partial = ""
     for event in assistant.stream(message, conversation(turns)):
@@ -194,12 +215,13 @@ def header_html(stats: dict[str, Any]) -> str:
     )
 
 
-def build_ui(assistant: Assistant, staff: bool = False) -> gr.Blocks:
-    """The chat page; with `staff`, a second tab for answer quality."""
+def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) -> gr.Blocks:
+    """The chat page, its questions limited by `policy`; with `staff`, a second tab for
+    answer quality."""
     with gr.Blocks(title="Market Intelligence Assistant", fill_height=True) as blocks:
         gr.HTML(header_html(assistant.stats()))
         with gr.Tab("Chat", elem_id="chat-tab"):
-            build_chat(assistant)
+            build_chat(assistant, policy)
         if staff:
             from assistant.quality_ui import build_quality_tab
 
@@ -208,7 +230,7 @@ def build_ui(assistant: Assistant, staff: bool = False) -> gr.Blocks:
     return blocks
 
 
-def build_chat(assistant: Assistant) -> None:
+def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
     """The conversation: chatbot, question box, examples, thumbs and comments."""
     turns = gr.State([])
     feedback_id = gr.State(None)
@@ -236,14 +258,19 @@ def build_chat(assistant: Assistant) -> None:
         comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
         send_comment = gr.Button("Send comment", scale=1)
 
-    def on_submit(message, chat, state):
-        yield from respond(assistant, message, chat, state)
+    def on_submit(message, chat, state, request: gr.Request):
+        yield from respond(assistant, message, chat, state, question_refusal(policy, request))
 
-    def on_example(selection: gr.SelectData, chat, state):
-        yield from respond(assistant, selection.value["text"], chat, state)
+    def on_example(selection: gr.SelectData, chat, state, request: gr.Request):
+        text = selection.value["text"]
+        yield from respond(assistant, text, chat, state, question_refusal(policy, request))
 
-    def on_like(data: gr.LikeData, state):
+    def on_like(data: gr.LikeData, state, request: gr.Request):
         if data.liked is None:  # the thumb was taken back
+            return None, gr.update(visible=False)
+        refusal = question_refusal(policy, request)  # each thumb stores a row, as /api/feedback
+        if refusal:
+            gr.Warning(refusal)
             return None, gr.update(visible=False)
         index = data.index if isinstance(data.index, int) else data.index[0]
         stored = record_feedback(assistant, state, index, bool(data.liked))
@@ -266,7 +293,13 @@ def build_chat(assistant: Assistant) -> None:
 
 
 def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
-    """Mount the chat at `/` with a system-font theme (no web fonts fetched) and no footer."""
+    """Mount the chat at `/` of an app made by `create_app`, under that app's access policy,
+    with a system-font theme (no web fonts fetched) and no footer."""
+    policy = getattr(app.state, "policy", None)
+    if not isinstance(policy, AccessPolicy):
+        raise ValueError(
+            "mount_ui needs an app made by assistant.api.create_app (it holds the access policy)"
+        )
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
@@ -275,6 +308,11 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
 
     css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
     add_unmatched_routes(app)
-    return gr.mount_gradio_app(
-        app, build_ui(assistant, staff), path="/", footer_links=[], theme=theme, css=css
+    app = gr.mount_gradio_app(
+        app, build_ui(assistant, policy, staff), path="/", footer_links=[], theme=theme, css=css
     )
+    chat_mounts = [route for route in app.router.routes if isinstance(route, Mount) and route.path == ""]
+    if len(chat_mounts) != 1:
+        raise RuntimeError(f"expected the chat mounted once at /, found {len(chat_mounts)} mounts")
+    chat_mounts[0].app = ChatAccessMiddleware(chat_mounts[0].app, policy)
+    return app
