@@ -99,9 +99,22 @@
     return 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
   }
 
-  function contrastWithWhite(rgb) {
-    return 1.05 / (luminance(rgb) + 0.05);
+  function contrast(a, b) {
+    var la = luminance(a);
+    var lb = luminance(b);
+    return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
   }
+
+  /** `weight` of colour a, the rest of b. */
+  function mix(a, b, weight) {
+    return [0, 1, 2].map(function (i) {
+      return a[i] * weight + b[i] * (1 - weight);
+    });
+  }
+
+  // The assistant bubble in widget.css's light and dark palettes (--miw-bubble).
+  var LIGHT_BUBBLE = [255, 255, 255];
+  var DARK_BUBBLE = [29, 33, 39];
 
   /** #fff or near-black, whichever reads better on `color`. */
   function textOn(color) {
@@ -113,12 +126,19 @@
     return onWhite >= onDark ? "#ffffff" : "#111111";
   }
 
-  /** A darker shade of `color` readable as text on white (hex or rgb), else the colour. */
-  function inkOf(color) {
+  /**
+   * `color` as text (links, source numbers, topics): darkened for the light palette or
+   * lightened for the dark one until it reads at 4.5:1 on the bubble and on the accent tint
+   * the source numbers sit on (12% / 22% accent, as in widget.css). Hex or rgb; else as is.
+   */
+  function inkOf(color, dark) {
     var rgb = parseRgb(color);
     if (!rgb) return color;
-    for (var i = 0; i < 12 && contrastWithWhite(rgb) < 4.5; i++) {
-      rgb = [rgb[0] * 0.85, rgb[1] * 0.85, rgb[2] * 0.85];
+    var bubble = dark ? DARK_BUBBLE : LIGHT_BUBBLE;
+    var toward = dark ? [255, 255, 255] : [0, 0, 0];
+    var tint = mix(rgb, bubble, dark ? 0.22 : 0.12);
+    for (var i = 0; i < 24 && (contrast(rgb, bubble) < 4.5 || contrast(rgb, tint) < 4.5); i++) {
+      rgb = mix(rgb, toward, 0.85);
     }
     return "rgb(" + rgb.map(Math.round).join(", ") + ")";
   }
@@ -296,7 +316,8 @@
     var root = el("div", { className: "miw", "data-position": config.position, "data-open": "false" });
     root.style.setProperty("--miw-accent", config.accent);
     root.style.setProperty("--miw-on-accent", textOn(config.accent));
-    root.style.setProperty("--miw-accent-ink", inkOf(config.accent));
+    root.style.setProperty("--miw-ink-light", inkOf(config.accent, false));
+    root.style.setProperty("--miw-ink-dark", inkOf(config.accent, true));
     // Hidden until widget.css arrives, so the page never shows an unstyled flash.
     root.style.setProperty("visibility", "hidden");
     var reveal = function () {
