@@ -137,7 +137,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(server: str) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
+    if _chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -413,3 +415,83 @@ def test_llm_answers_mark_unsupported_sentences(
             demo.screenshot("llm-unsupported")
             demo.assert_only_loopback()
             demo.close()
+
+
+def test_without_a_key_visitors_see_a_plain_message_and_the_console_gets_the_fix(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A site embeds the widget from a server that needs keys but forgets data-key: the
+    visitor reads a plain sentence; how to fix it goes to the console for the developer."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from assistant.api import create_app
+    from assistant.config import Settings
+    from assistant.keys import create_key
+    from assistant.service import Assistant
+    from tests.conftest import LiveServer
+
+    served: dict[str, str] = {}
+
+    def host_page(request: Request) -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Acme shop</title></head>"
+            "<body><h1>Acme shop</h1><p>Questions? Ask our assistant.</p>"
+            f'<script src="{served["assistant"]}/widget.js" data-title="Acme help" async></script>'
+            "</body></html>"
+        )
+
+    host = LiveServer(Starlette(routes=[Route("/", host_page)]))
+    settings = Settings(data_dir=tmp_path_factory.mktemp("widget-keyed"))
+    # The site has a widget key for its origin (so the browser may read the server's
+    # answers), but its page does not use it. Bound to all interfaces: keys are required.
+    create_key(settings, "acme-shop", [host.url])
+    keyed = LiveServer(create_app(Assistant(settings), host="0.0.0.0", with_ui=False))
+    with keyed, host:
+        served["assistant"] = keyed.url
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        console: list[tuple[str, str]] = []
+        statuses: list[int] = []
+        errors: list[str] = []
+        page.on("console", lambda message: console.append((message.type, message.text)))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "response",
+            lambda response: (
+                statuses.append(response.status)
+                if urlsplit(response.url).path == "/api/ask" and response.request.method == "POST"
+                else None
+            ),
+        )
+        try:
+            page.goto(host.url + "/")
+            page.wait_for_function("() => window.MarketIntelligenceWidget?.baseUrl")
+            page.locator(f"{WIDGET} .miw-launcher").click()
+            textarea = page.locator(f"{WIDGET} textarea")
+            textarea.fill(ANSWERABLE)
+            textarea.press("Enter")
+            failed = page.locator(f"{WIDGET} .miw-msg[data-role=assistant][data-state=error]")
+            failed.wait_for(timeout=30_000)
+            assert statuses == [401]  # the server really refused the key-less request
+
+            assert failed.inner_text().strip() == "This assistant is not available right now."
+            visitor_sees = page.locator(f"{WIDGET} .miw-panel").inner_text()
+            for admin_words in ("Authorization", "Bearer", "keys create", "data-key", "API key"):
+                assert admin_words not in visitor_sees
+            page.screenshot(path=str(ARTIFACTS / "widget-no-key.png"))
+
+            for_developer = [
+                text for kind, text in console if kind == "error" and "Market Intelligence" in text
+            ]
+            assert len(for_developer) == 1, console
+            instructions = for_developer[0]
+            assert "401" in instructions and "missing_key" in instructions
+            assert "Authorization: Bearer KEY" in instructions  # the server's own explanation
+            assert "data-key" in instructions
+            assert f"assistant keys create --name SITE --origin {host.url}" in instructions
+            assert not errors, errors
+        finally:
+            context.close()

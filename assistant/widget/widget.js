@@ -837,9 +837,52 @@
     return "";
   }
 
+  var UNAVAILABLE = "This assistant is not available right now.";
+
+  function errorTypeFromBody(body) {
+    return body && body.error && typeof body.error === "object" ? str(body.error.type) : "";
+  }
+
+  /**
+   * 401/403 mean the embedding is set up wrong (no data-key, an unknown or revoked key, a
+   * page the key does not allow): only the site's developer can fix that, so the details
+   * and the fix go to the browser console, never into the visitor's chat.
+   */
+  function reportSetupError(response, body) {
+    var type = errorTypeFromBody(body);
+    var origin = window.location.origin;
+    var create = "assistant keys create --name SITE --origin " + origin;
+    var fix;
+    if (type === "origin_not_allowed") {
+      fix =
+        "This page's origin (" + origin + ") is not allowed" + (config.key ? " for the key in data-key" : "") +
+        ". Put a widget key that allows it in the <script> tag's data-key; the server's operator " +
+        "creates one with: " + create;
+    } else if (!config.key) {
+      fix =
+        "The widget's <script> tag has no data-key. Add data-key=\"KEY\" with a widget key that " +
+        "allows this page's origin (" + origin + "); the server's operator creates one with: " + create;
+    } else {
+      fix =
+        "The key in data-key was not accepted (unknown or revoked). The server's operator " +
+        "creates a new widget key with: " + create;
+    }
+    var detail = errorMessageFromBody(body);
+    if (window.console && typeof window.console.error === "function") {
+      window.console.error(
+        "[Market Intelligence widget] " + BASE + "api/ask refused this page (HTTP " + response.status +
+          (type ? " " + type : "") + ")" + (detail ? ": " + detail : ".") + "\n" + fix
+      );
+    }
+  }
+
   function httpErrorMessage(response, body) {
     var message = errorMessageFromBody(body);
     var status = response.status;
+    if (status === 401 || status === 403) {
+      reportSetupError(response, body);
+      return UNAVAILABLE;
+    }
     if (status === 429) {
       var retry = parseInt(response.headers.get("Retry-After") || "", 10);
       var wait =
@@ -849,7 +892,6 @@
       return (message ? message.replace(/\s*$/, "") + " " : "Too many questions at once. ") + wait;
     }
     if (message) return message;
-    if (status === 401 || status === 403) return "This site's key for the assistant was not accepted.";
     if (status === 413) return "The question or conversation is too long. Start a new chat and try again.";
     if (status >= 500) return "The assistant ran into a problem (" + status + "). Please try again.";
     return "The assistant could not answer (HTTP " + status + ").";
