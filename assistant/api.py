@@ -23,6 +23,7 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as StarletteMessage
 
+from assistant.citations import public_path
 from assistant.config import Settings
 from assistant.index import SourceInfo
 from assistant.retrieval import Filters
@@ -227,7 +228,10 @@ def create_app(
     @app.get("/api/sources", tags=["api"], response_model=list[SourceInfo], responses=ERROR_RESPONSES)
     def sources(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
         """Indexed documents, newest first."""
-        return [vars(info) for info in assistant.sources()]
+        return [
+            {**vars(info), "path": public_path(info.path), "source": public_path(info.source)}
+            for info in assistant.sources()
+        ]
 
     @app.post("/api/feedback", tags=["api"], response_model=FeedbackOut, responses=ERROR_RESPONSES)
     def feedback(body: FeedbackIn, who: Caller = Depends(caller)) -> dict[str, int]:

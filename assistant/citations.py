@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from assistant.retrieval import Passage
 
 _MARKER = re.compile(r"\s*\[(\d+)\]")
+
+
+def public_path(path: str) -> str:
+    """A document's path as callers may see it: relative to the server's working directory
+    (the project, where `corpus/` lives), so that `corpus/x.md` works as a source filter;
+    only the file name for files elsewhere. Absolute server paths never leave the server.
+    URLs are returned unchanged."""
+    if not path or "://" in path:
+        return path
+    file = Path(path)
+    if not file.is_absolute():
+        return path
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return file.name
 
 
 @dataclass
@@ -40,7 +57,7 @@ class Citation:
         return cls(
             n=n,
             title=passage.title,
-            source=passage.source,
+            source=public_path(passage.source),
             publisher=passage.publisher,
             date=passage.date,
             page=passage.page,
@@ -48,7 +65,7 @@ class Citation:
             start=passage.start,
             end=passage.end,
             score=round(passage.dense_score, 4),
-            path=passage.path,
+            path=public_path(passage.path),
             chunk_id=passage.chunk_id,
         )
 

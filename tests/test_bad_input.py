@@ -370,3 +370,22 @@ def test_with_keys_any_host_name_is_served(keyed) -> None:
         timeout=60,
     )
     assert response.status_code == 200
+
+
+def test_no_absolute_server_path_leaves_the_server(open_server: LiveServer) -> None:
+    """Citations and the sources list give paths relative to the project (usable as
+    source filters), never the server's absolute file paths."""
+    answer = httpx.post(f"{open_server.url}/api/ask", json={"question": QUESTION}, timeout=60).json()
+    sources = httpx.get(f"{open_server.url}/api/sources", timeout=60).json()
+    paths = [c["path"] for c in answer["citations"]] + [s["path"] for s in sources]
+    assert paths and all(p.startswith("corpus/") for p in paths), paths
+    leaked = [c["source"] for c in answer["citations"]] + [s["source"] for s in sources]
+    assert not any(value.startswith("/") for value in leaked), leaked
+    # The relative path works as a filter.
+    chosen = answer["citations"][0]["path"]
+    filtered = httpx.post(
+        f"{open_server.url}/api/ask",
+        json={"question": QUESTION, "filters": {"sources": [chosen]}},
+        timeout=60,
+    ).json()
+    assert filtered["citations"] and {c["path"] for c in filtered["citations"]} == {chosen}
