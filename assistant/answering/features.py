@@ -27,6 +27,16 @@ ANAPHOR = re.compile(
     r"^(He|She|It|They|This|That|These|Those|Its|Their|His|Her|Such|The latter|The former|"
     r"As a result|Therefore|Thus|However|Additionally|In addition|Later that year|Here|Together)\b"
 )
+# Text addressed to an assistant rather than to readers: a document may carry it (by
+# accident or as an attack), and quoting it as an answer would pass it on as fact.
+INSTRUCTION = re.compile(
+    r"^\W*(system|assistant|user|developer)\s*(prompt|message)?\s*:"
+    r"|\b(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier)\s+"
+    r"(instructions|prompts?|messages?)"
+    r"|\byou\s+(must|should|will)\s+(now\s+)?(reply|respond|answer|say|output)\b"
+    r"|\b(as an ai|language model)\b.*\b(must|should)\b",
+    re.IGNORECASE,
+)
 _INCLUDING = re.compile(r"\b(including|such as|namely|as follows|consists? of|comprising)\b", re.I)
 MIN_WORDS = 3
 
@@ -116,7 +126,7 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
     for passage_index, passage in enumerate(passages):
         texts = passage.sentence_texts()
         for sentence_index, text in enumerate(texts):
-            if len(text.removesuffix("[...]").split()) < MIN_WORDS:
+            if len(text.removesuffix("[...]").split()) < MIN_WORDS or INSTRUCTION.search(text):
                 continue
             context = text
             if ANAPHOR.match(text) and sentence_index > 0:
