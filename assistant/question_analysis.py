@@ -46,6 +46,8 @@ _WH = {
     "would",
     "should",
 }
+
+
 @dataclass(frozen=True)
 class NamedThing:
     """A name in the question and the ways the corpus may write it."""
