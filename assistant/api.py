@@ -223,7 +223,7 @@ def create_app(
             answer = assistant.ask(body.question, history=history, filters=body.filters)
         except InvalidQuestion as error:
             raise ApiError(422, str(error), "invalid_question") from None
-        return answer.to_dict()
+        return answer.public_dict()
 
     @app.get("/api/sources", tags=["api"], response_model=list[SourceInfo], responses=ERROR_RESPONSES)
     def sources(who: Caller = Depends(caller)) -> list[dict[str, Any]]:
@@ -327,7 +327,7 @@ def _sse(assistant: Assistant, question: str, history: list, filters: Filters | 
             if event.kind == "token":
                 yield sse_event("token", {"text": event.data})
                 continue
-            answer = event.data.to_dict()
+            answer = event.data.public_dict()
             yield sse_event(
                 "citations",
                 {

@@ -21,7 +21,8 @@ def public_path(path: str) -> str:
     """A document's path as callers may see it: relative to the server's working directory
     (the project, where `corpus/` lives), so that `corpus/x.md` works as a source filter;
     only the file name for files elsewhere. Absolute server paths never leave the server.
-    URLs are returned unchanged."""
+    URLs are returned unchanged. Applied where answers leave over HTTP (`public_dict`);
+    the local CLI keeps absolute paths, which its user can open."""
     if not path or "://" in path:
         return path
     file = Path(path)
@@ -57,7 +58,7 @@ class Citation:
         return cls(
             n=n,
             title=passage.title,
-            source=public_path(passage.source),
+            source=passage.source,
             publisher=passage.publisher,
             date=passage.date,
             page=passage.page,
@@ -65,7 +66,7 @@ class Citation:
             start=passage.start,
             end=passage.end,
             score=round(passage.dense_score, 4),
-            path=public_path(passage.path),
+            path=passage.path,
             chunk_id=passage.chunk_id,
         )
 
@@ -112,6 +113,14 @@ class Answer:
         for citation in data["citations"]:
             citation["highlights"] = [list(span) for span in citation["highlights"]]
         del data["passages"]
+        return data
+
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict` for callers over HTTP: no absolute server paths (`public_path`)."""
+        data = self.to_dict()
+        for citation in data["citations"]:
+            citation["path"] = public_path(citation["path"])
+            citation["source"] = public_path(citation["source"])
         return data
 
 

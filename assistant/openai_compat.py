@@ -112,7 +112,7 @@ def url_annotations(answer: Answer) -> list[dict[str, Any]]:
 
 def completion(answer: Answer, model: str) -> dict[str, Any]:
     """A `chat.completion` object for a finished answer."""
-    data = answer.to_dict()
+    data = answer.public_dict()
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -161,14 +161,15 @@ def stream_completion(assistant: Assistant, question: str, history: list, model:
                 yield _chunk(completion_id, model, {"content": event.data})
             else:
                 answer: Answer = event.data
+                public = answer.public_dict()
                 yield _chunk(
                     completion_id,
                     model,
                     {"annotations": url_annotations(answer)},
                     "stop",
-                    citations=answer.to_dict()["citations"],
+                    citations=public["citations"],
                     refused=answer.refused,
-                    sentences=answer.to_dict()["sentences"],
+                    sentences=public["sentences"],
                     notes=answer.notes,
                 )
     except Exception:  # in-band error, as OpenAI-compatible servers do; never a trace
