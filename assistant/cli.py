@@ -30,7 +30,7 @@ from assistant.cli_common import (
 from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
 from assistant.embeddings import SentenceTransformerEmbeddings
-from assistant.index import DataDirError, IngestReport
+from assistant.index import DataDirError, DropReport, IngestReport, counted
 from assistant.retrieval import Filters
 from assistant.service import Assistant, InvalidQuestion
 
@@ -72,20 +72,48 @@ def ingest(
         bool, typer.Option(help="Delete indexed files that vanished from the given directories.")
     ] = False,
     strict: Annotated[bool, typer.Option(help="Exit with status 1 if any file was skipped.")] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Drop the whole index and its records, then index the files again."),
+    ] = False,
 ) -> None:
-    """Index documents incrementally: unchanged chunks are not embedded again."""
+    """Index documents incrementally: unchanged chunks are not embedded again.
+
+    Every ingest first repairs an index that disagrees with its records (chunks lost with
+    the chroma folder or an interrupted ingest); --rebuild starts over from the files.
+    """
     targets = paths or [state.settings.corpus_dir]
     status = IngestStatus()
-    with open_assistant("ingest") as assistant, _progress(status) as progress:
-        task = progress.add_task("Indexing", total=None)
-        status.watch(assistant.corpus.embeddings)  # inside the bar: opening Chroma takes a while
+    dropped: DropReport | None = None
+    with open_assistant("ingest") as assistant:
+        if rebuild:
+            dropped = assistant.corpus.drop()
+            console.print(
+                f"Rebuilding: dropped the index ({counted(dropped.chunks, 'chunk')}) and its "
+                f"{counted(dropped.records, 'record')}; indexing "
+                f"{escape(', '.join(_short(str(t)) for t in targets))} again.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        with _progress(status) as progress:
+            task = progress.add_task("Indexing", total=None)
+            status.watch(assistant.corpus.embeddings)  # inside the bar: opening Chroma takes a while
 
-        def advance(done: int, total: int) -> None:
-            status.batch_indexed()
-            progress.update(task, completed=done, total=total)
+            def advance(done: int, total: int) -> None:
+                status.batch_indexed()
+                progress.update(task, completed=done, total=total)
 
-        report = assistant.ingest(targets, prune=prune, progress=advance)
+            report = assistant.ingest(targets, prune=prune, progress=advance)
     print_ingest_report(report)
+    if dropped:
+        indexed = set(report.files_added + report.files_updated + report.files_unchanged)
+        left_out = [path for path in dropped.paths if path not in indexed]
+        if left_out:
+            errors.print(
+                "[yellow]Not indexed again[/] (indexed before, but not under the given paths; "
+                "ingest them to bring them back): " + escape(", ".join(_short(path) for path in left_out)),
+                soft_wrap=True,
+            )
     if strict and report.errors:
         raise typer.Exit(1)
 
@@ -158,20 +186,59 @@ def print_ingest_report(report: IngestReport) -> None:
         f"Chunks: {report.chunks_added} added, {report.chunks_deleted} deleted, "
         f"{report.chunks_skipped} unchanged; {report.texts_embedded} embedded."
     )
+    print_repairs(report)
+
+
+def print_repairs(report: IngestReport) -> None:
+    """What the ingest repaired before indexing, and why (see `CorpusIndex.repair`)."""
+    if report.records_forgotten:
+        console.print(
+            f"Repaired: {counted(report.records_forgotten, 'record')} of "
+            f"{counted(len(report.files_repaired), 'document')} pointed at chunks missing from the "
+            "index (a lost chroma folder or an interrupted ingest); they were forgotten and "
+            "their files indexed again.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for path in report.files_lost:
+        errors.print(
+            f"[yellow]Not repaired[/] {escape(_short(path))}: its chunks were missing and the file "
+            "is gone, so its records were forgotten.",
+            soft_wrap=True,
+        )
+    if report.records_regrouped:
+        console.print(
+            f"Repaired: {counted(report.records_regrouped, 'record')} had lost the document they "
+            "belong to (an interrupted ingest); it was given back.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.orphans_deleted:
+        console.print(
+            f"Repaired: deleted {counted(report.orphans_deleted, 'chunk')} that no record knew "
+            "of (left by an interrupted ingest).",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
 def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List indexed documents: title, date, chunks."""
+    """List indexed documents: title, date, chunks; and whether the index agrees with its
+    records (problems go to stderr, so --json stays JSON)."""
     with open_assistant("sources") as assistant:
         listed = assistant.sources()
+        health = assistant.corpus.check()
+    for problem in health.problems():
+        errors.print(f"[yellow]Index out of step:[/] {escape(problem)}", soft_wrap=True)
     if as_json:
         console.print_json(json.dumps([vars(info) for info in listed]))
         return
     if not listed:
-        console.print("No documents are indexed yet: run `assistant ingest corpus/`.")
+        if health.ok:
+            console.print("No documents are indexed yet: run `assistant ingest corpus/`.")
         return
     for info in listed:
         console.print(

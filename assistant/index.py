@@ -3,6 +3,12 @@
 `index()` with a SQL record manager decides what to embed: an unchanged chunk is skipped
 (nothing is embedded), a changed file's old chunks are deleted, and `prune` removes the
 chunks of files that disappeared from an ingested directory.
+
+`index()` trusts the record manager: a record whose chunk is not in the store (the
+`chroma/` folder was lost, or an ingest was killed between deleting chunks and their
+records) makes it skip that chunk forever, and a chunk written without its record (killed
+between the two writes) is never cleaned up. So every ingest first compares the two
+(`check`) and repairs what disagrees (`repair`), and `drop` starts over from the files.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from assistant.embeddings import make_embeddings
 
 SOURCE_KEY = "path"  # one file = one source in the record manager
 CHUNKS_PER_INDEX_CALL = 64
+# Ids per Chroma read or delete: one call with more than 32,766 ids fails with "too many
+# SQL variables" (SQLite's limit), so every read of the whole collection is paged.
+PAGE_SIZE = 5_000
 
 
 class DataDirError(RuntimeError):
@@ -45,6 +54,82 @@ class IngestReport:
     chunks_deleted: int = 0
     chunks_skipped: int = 0
     texts_embedded: int = 0
+    # Repairs made before indexing (see `CorpusIndex.repair`).
+    files_repaired: list[str] = field(default_factory=list)
+    files_lost: list[str] = field(default_factory=list)
+    records_forgotten: int = 0
+    records_regrouped: int = 0
+    orphans_deleted: int = 0
+
+
+@dataclass
+class IndexHealth:
+    """Where the record manager and the vector store disagree.
+
+    `missing`: source path -> record keys whose chunks are not in the store (`index()`
+    would skip those chunks as already indexed). `missing_unknown`: such records that name
+    no source. `ungrouped`: key -> source path of records that lost their source (LangChain
+    refreshes a record without its group id, then sets it again: a kill in between leaves
+    it out of its file's cleanup), taken from the stored chunk. `orphans`: ids of chunks
+    no record knows (written, then killed before the record was): nothing would ever
+    delete them.
+    """
+
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    missing_unknown: list[str] = field(default_factory=list)
+    ungrouped: dict[str, str] = field(default_factory=dict)
+    orphans: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.missing_unknown or self.ungrouped or self.orphans)
+
+    def problems(self) -> list[str]:
+        """One sentence per kind of problem, each naming the fix."""
+        problems = []
+        if self.missing:
+            documents, keys = len(self.missing), sum(len(k) for k in self.missing.values())
+            problems.append(
+                f"{counted(documents, 'document')} {plural(documents, 'has', 'have')} records of "
+                f"{counted(keys, 'chunk')} that {plural(keys, 'is', 'are')} not in the index (a lost "
+                "chroma folder or an interrupted ingest): run `assistant ingest` to repair."
+            )
+        if self.missing_unknown:
+            problems.append(
+                f"{counted(len(self.missing_unknown), 'record')} of no known document point at "
+                "chunks that are not in the index: run `assistant ingest` to forget them."
+            )
+        if self.ungrouped:
+            problems.append(
+                f"{counted(len(self.ungrouped), 'record')} lost the document they belong to (an "
+                "interrupted ingest): run `assistant ingest` to repair."
+            )
+        if self.orphans:
+            orphans = len(self.orphans)
+            problems.append(
+                f"{counted(orphans, 'chunk')} in the index {plural(orphans, 'has', 'have')} no "
+                "record (an interrupted ingest): run `assistant ingest` to delete them."
+            )
+        return problems
+
+
+def plural(n: int, one: str, many: str) -> str:
+    """`one` or `many`, as `n` asks."""
+    return one if n == 1 else many
+
+
+def counted(n: int, noun: str) -> str:
+    """The number with its noun: 1 chunk, 2 chunks."""
+    return f"{n} {plural(n, noun, noun + 's')}"
+
+
+@dataclass
+class DropReport:
+    """What `CorpusIndex.drop` threw away."""
+
+    chunks: int
+    records: int
+    paths: list[str]
 
 
 @dataclass
@@ -184,9 +269,24 @@ class CorpusIndex:
         prune: bool = False,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Load, chunk and index `paths`; with `prune`, forget files gone from directories."""
+        """Load, chunk and index `paths`; with `prune`, forget files gone from directories.
+
+        First the records are checked against the store and repaired (`repair`). A repaired
+        file outside `paths` is indexed too when it still exists: its records said it was
+        indexed, and without them nothing would bring its chunks back.
+        """
+        report = IngestReport()
+        health = self.check()
+        self.repair(health, report)
         loaded = load_paths(paths)
-        report = IngestReport(errors=loaded.errors)
+        loaded_paths = {doc.metadata[SOURCE_KEY] for doc in loaded.documents}
+        elsewhere = [Path(p) for p in report.files_repaired if p not in loaded_paths]
+        if elsewhere:
+            extra = load_paths([p for p in elsewhere if p.is_file()])
+            loaded.documents += extra.documents
+            loaded.errors += extra.errors
+            report.files_lost = [str(p) for p in elsewhere if not p.is_file()]
+        report.errors = loaded.errors
         embedded_before = self.embeddings.texts_embedded
         chunked = [(doc, self._chunks(doc)) for doc in loaded.documents]
         done = 0
@@ -259,30 +359,129 @@ class CorpusIndex:
 
     def indexed_paths(self) -> list[str]:
         """Paths of every indexed document."""
-        metadatas = self.vector_store.get(include=["metadatas"])["metadatas"]
+        metadatas = [m for page in self._pages(["metadatas"]) for m in page["metadatas"]]
         return sorted({str(m.get(SOURCE_KEY)) for m in metadatas if m})
 
+    # --- the store and the records, compared ------------------------------------------
+
+    def _pages(self, include: list[str]) -> Iterator[dict]:
+        """The whole collection, `PAGE_SIZE` chunks at a time (see `PAGE_SIZE`)."""
+        offset = 0
+        while True:
+            page = self.vector_store.get(include=include, limit=PAGE_SIZE, offset=offset)
+            if not page["ids"]:
+                return
+            yield page
+            offset += len(page["ids"])
+
+    def stored_ids(self) -> set[str]:
+        """Ids of every chunk in the store, read without their texts or vectors."""
+        return {chunk_id for page in self._pages([]) for chunk_id in page["ids"]}
+
+    def records(self) -> dict[str, str | None]:
+        """Every record-manager key with its source path (its group id).
+
+        The record manager has no call that returns keys with their groups, and the
+        missing chunks cannot say which file they came from, so this reads LangChain's
+        table itself: its name and columns are its persisted schema, which LangChain
+        changes only with a migration.
+        """
+        from sqlalchemy import text
+
+        query = text("SELECT key, group_id FROM upsertion_record WHERE namespace = :namespace")
+        with self.record_manager.engine.connect() as connection:
+            rows = connection.execute(query, {"namespace": self.record_manager.namespace})
+            return {key: group for key, group in rows}
+
+    def check(self) -> IndexHealth:
+        """Compare the records with the store; reads ids only, so it is cheap enough for
+        every ingest and every `sources`."""
+        records = self.records()
+        stored = self.stored_ids()
+        health = IndexHealth(orphans=sorted(stored - records.keys()))
+        ungrouped = []
+        for key, path in sorted(records.items()):
+            if key not in stored:
+                if path:
+                    health.missing.setdefault(path, []).append(key)
+                else:
+                    health.missing_unknown.append(key)
+            elif not path:
+                ungrouped.append(key)
+        for start in range(0, len(ungrouped), PAGE_SIZE):
+            found = self.vector_store.get(ids=ungrouped[start : start + PAGE_SIZE], include=["metadatas"])
+            for key, metadata in zip(found["ids"], found["metadatas"], strict=True):
+                if metadata and metadata.get(SOURCE_KEY):  # `index()` requires it: always there
+                    health.ungrouped[key] = str(metadata[SOURCE_KEY])
+        return health
+
+    def repair(self, health: IndexHealth, report: IngestReport | None = None) -> None:
+        """Make the records and the store agree again, before `index()` trusts the records.
+
+        Records of missing chunks are forgotten, so `index()` embeds those chunks again
+        (only those: a file that lost one chunk is not re-embedded whole, and stale records
+        of a file's old version, whose deletion was interrupted, simply go). Orphan chunks
+        are deleted. Records that lost their source get it back from their chunk, so the
+        file's next change cleans them up.
+        """
+        report = report if report is not None else IngestReport()
+        forgotten = [key for keys in health.missing.values() for key in keys] + health.missing_unknown
+        for start in range(0, len(forgotten), PAGE_SIZE):
+            self.record_manager.delete_keys(forgotten[start : start + PAGE_SIZE])
+        if health.ungrouped:
+            keys = list(health.ungrouped)
+            for start in range(0, len(keys), PAGE_SIZE):
+                page = keys[start : start + PAGE_SIZE]
+                self.record_manager.update(page, group_ids=[health.ungrouped[key] for key in page])
+        self._delete_ids(health.orphans)
+        report.files_repaired = sorted(health.missing)
+        report.records_forgotten = len(forgotten)
+        report.records_regrouped = len(health.ungrouped)
+        report.orphans_deleted = len(health.orphans)
+
+    def _delete_ids(self, ids: list[str]) -> None:
+        for start in range(0, len(ids), PAGE_SIZE):
+            self.vector_store.delete(ids=ids[start : start + PAGE_SIZE])
+
+    def drop(self) -> DropReport:
+        """Empty the collection and forget every record, for `ingest --rebuild`.
+
+        The collection goes first: a drop interrupted between the two leaves records
+        without chunks, which the next ingest repairs.
+        """
+        records = self.records()
+        chunks = len(self.stored_ids())
+        self.vector_store.reset_collection()
+        keys = list(records)
+        for start in range(0, len(keys), PAGE_SIZE):
+            self.record_manager.delete_keys(keys[start : start + PAGE_SIZE])
+        return DropReport(chunks=chunks, records=len(keys), paths=sorted({p for p in records.values() if p}))
+
     def delete(self, source: str) -> list[str]:
-        """Delete a document by its path or source URL; returns the paths deleted."""
-        matches = [
-            info.path
-            for info in self.sources()
-            if source in (info.path, info.source) or Path(source).resolve().as_posix() == info.path
-        ]
+        """Delete a document by its path or source URL; returns the paths deleted.
+
+        A path that only the records know (its chunks were lost) matches too, so that its
+        records can be forgotten without an ingest.
+        """
+        listed = self.sources()
+        known = {info.path for info in listed} | {path for path in self.records().values() if path}
+        by_url = {info.path for info in listed if info.source == source}
+        matches = sorted(by_url | ({source, Path(source).resolve().as_posix()} & known))
         for path in matches:
             self._delete_path(path)
         return matches
 
     def _delete_path(self, path: str) -> int:
         keys = self.record_manager.list_keys(group_ids=[path])
-        if keys:
-            self.vector_store.delete(ids=keys)
-            self.record_manager.delete_keys(keys)
+        for start in range(0, len(keys), PAGE_SIZE):
+            page = keys[start : start + PAGE_SIZE]
+            self.vector_store.delete(ids=page)
+            self.record_manager.delete_keys(page)
         return len(keys)
 
     def sources(self) -> list[SourceInfo]:
         """Indexed documents with their chunk counts, newest first."""
-        metadatas = self.vector_store.get(include=["metadatas"])["metadatas"]
+        metadatas = [m for page in self._pages(["metadatas"]) for m in page["metadatas"]]
         by_path: dict[str, SourceInfo] = {}
         dates: dict[str, int] = {}
         for metadata in metadatas:
@@ -302,10 +501,10 @@ class CorpusIndex:
 
     def all_chunks(self) -> list[Document]:
         """Every chunk with its id, for the BM25 index and for passage lookups."""
-        stored = self.vector_store.get(include=["documents", "metadatas"])
         return [
             Document(id=chunk_id, page_content=text, metadata=metadata)
+            for page in self._pages(["documents", "metadatas"])
             for chunk_id, text, metadata in zip(
-                stored["ids"], stored["documents"], stored["metadatas"], strict=True
+                page["ids"], page["documents"], page["metadatas"], strict=True
             )
         ]
