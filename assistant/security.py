@@ -280,53 +280,52 @@ async def send_error(send: Send, status: int, message: str, kind: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class HostCheckMiddleware:
-    """403 for every path (API, widget files, the Gradio chat) when the server is open
-    without keys and the request's `Host` is not a loopback name (see
-    `AccessPolicy.host_allowed`)."""
+class _GuardMiddleware:
+    """Refuses a request (HTTP: the error shape; websocket: close 1008) when `refusal`
+    returns an error for it, and passes it on otherwise."""
 
     def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
         self.app = app
         self.policy = policy
 
+    def refusal(self, scope: Scope) -> ApiError | None:
+        raise NotImplementedError
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        error = self.refusal(scope) if scope["type"] in ("http", "websocket") else None
+        if error is None:
             await self.app(scope, receive, send)
-            return
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await send_error(send, error.status_code, str(error.detail), error.kind)
+
+
+class HostCheckMiddleware(_GuardMiddleware):
+    """403 for every path (API, widget files, the Gradio chat) when the server is open
+    without keys and the request's `Host` is not a loopback name (see
+    `AccessPolicy.host_allowed`)."""
+
+    def refusal(self, scope: Scope) -> ApiError | None:
         host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
         if self.policy.host_allowed(host):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-            return
+            return None
         message = (
             f"Host {host!r} is not served: this server is open without API keys, so it only answers "
             "requests addressed to 127.0.0.1, localhost or [::1] (set ASSISTANT_ALLOWED_HOSTS to add names)."
         )
-        await send_error(send, 403, message, "host_not_allowed")
+        return ApiError(403, message, "host_not_allowed")
 
 
-class ChatAccessMiddleware:
+class ChatAccessMiddleware(_GuardMiddleware):
     """Wraps the mounted Gradio app, so that every route of the chat (the page, `/config`,
     `/gradio_api/...`, the queue and its event stream, uploads, assets) is refused (401/403)
     to anyone `AccessPolicy.chat_caller` refuses. Rate limits are counted per question, in
     the chat's handlers, not per request: one page load makes dozens of requests."""
 
-    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
-        self.app = app
-        self.policy = policy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+    def refusal(self, scope: Scope) -> ApiError | None:
         try:
             self.policy.chat_caller(HTTPConnection(scope))
         except ApiError as error:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-            else:
-                await send_error(send, error.status_code, str(error.detail), error.kind)
-            return
-        await self.app(scope, receive, send)
+            return error
+        return None
