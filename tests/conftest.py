@@ -172,3 +172,17 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def two_document_assistant(tmp_path_factory: pytest.TempPathFactory, **settings: object) -> Assistant:
+    """An `Assistant` over two corpus documents in a fresh data directory: for servers
+    that need keys, whose keys must not leak into the shared corpus assistant."""
+    corpus = tmp_path_factory.mktemp("two-documents")
+    for name in (
+        "trade-gov_malaysia-critical-minerals-cooperation.md",
+        "trade-gov_ccg_malaysia-import-tariffs.md",
+    ):
+        shutil.copy(CORPUS / name, corpus / name)
+    assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("two-documents-data"), **settings))
+    assistant.ingest([corpus])
+    return assistant

@@ -4,7 +4,6 @@ official `openai` client, keys, origins, rate limits, size limits and bad input.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -12,13 +11,12 @@ import jsonschema
 import pytest
 
 from assistant.api import create_app
-from assistant.config import Settings
 from assistant.documents import load_file
 from assistant.keys import ApiKey, create_key, revoke_key
 from assistant.service import Assistant
 from assistant.store import list_feedback
 from assistant.ui import mount_ui
-from tests.conftest import CITATION_KEYS, CORPUS, LiveServer
+from tests.conftest import CITATION_KEYS, LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
 
@@ -39,15 +37,8 @@ def open_server(corpus_assistant: Assistant):
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory):
     """An app configured as if bound to all interfaces (keys required), over a small index."""
-    corpus = tmp_path_factory.mktemp("keyed-corpus")
-    for name in (
-        "trade-gov_malaysia-critical-minerals-cooperation.md",
-        "trade-gov_ccg_malaysia-import-tariffs.md",
-    ):
-        shutil.copy(CORPUS / name, corpus / name)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("keyed-data"), rate_limit_per_minute=1000)
-    assistant = Assistant(settings)
-    assistant.ingest([corpus])
+    assistant = two_document_assistant(tmp_path_factory, rate_limit_per_minute=1000)
+    settings = assistant.settings
     keys = {
         "widget": create_key(settings, "site", ["https://shop.example.com"]),
         "server": create_key(settings, "backend", [], allow_server=True),

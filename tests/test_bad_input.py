@@ -5,18 +5,16 @@ request as if nothing happened."""
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from assistant.api import create_app
-from assistant.config import Settings
 from assistant.keys import create_key
 from assistant.service import Assistant
 from assistant.ui import mount_ui
-from tests.conftest import CORPUS, LiveServer
+from tests.conftest import LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
 SURROGATE = '"\\ud800 rare earth"'  # JSON text for a lone surrogate: valid JSON, not valid text
@@ -272,15 +270,8 @@ def open_server(corpus_assistant: Assistant):
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory):
     """Bound as if to all interfaces (keys required), over a two-document index."""
-    corpus = tmp_path_factory.mktemp("bad-input-corpus")
-    for name in (
-        "trade-gov_malaysia-critical-minerals-cooperation.md",
-        "trade-gov_ccg_malaysia-import-tariffs.md",
-    ):
-        shutil.copy(CORPUS / name, corpus / name)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("bad-input-data"), rate_limit_per_minute=1000)
-    assistant = Assistant(settings)
-    assistant.ingest([corpus])
+    assistant = two_document_assistant(tmp_path_factory, rate_limit_per_minute=1000)
+    settings = assistant.settings
     keys = {
         "widget": create_key(settings, "site", ["https://shop.example.com"]),
         "server": create_key(settings, "backend", [], allow_server=True),
