@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -371,6 +373,47 @@ def test_badge_follows_the_gate(page: str) -> None:
     assert status == "fail" and '<span class="pill fail">fail</span>' in cells
 
 
+@pytest.fixture
+def no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages rendered without their charts (seconds of matplotlib each), for tests about
+    the rest of the page."""
+    monkeypatch.setattr("assistant.evaluation.html_report._charts", lambda report: [])
+
+
+def _gate_explanation(html: str) -> str:
+    match = re.search(r'<p class="gate-explain" id="gate-explain">(.*?)</p>', html, re.S)
+    assert match, "no gate explanation"
+    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())
+
+
+def test_verdict_says_pass_is_about_thresholds_not_questions(page: str, no_charts: None) -> None:
+    """A PASS next to failed questions reads as a contradiction unless the page says that
+    the gate judges the set's metrics; q002 fails a check while every threshold is met."""
+    explained = _gate_explanation(page)
+    assert explained.startswith("PASS means every threshold was met")
+    assert "not each question" in explained
+    assert "1 of 3 questions failed at least one check" in explained
+    failing = _gate_explanation(render_report(make_report(passed=False)))
+    assert failing.startswith("FAIL means at least one metric missed its threshold")
+    unbounded = make_report()
+    unbounded["thresholds"] = {"minimum": {}, "maximum": {}}
+    assert _gate_explanation(render_report(unbounded)).startswith("No thresholds were set")
+    for question in unbounded["questions"]:
+        question.update(failed=[], passed=True)
+    assert "Every question passed its checks." in _gate_explanation(render_report(unbounded))
+
+
+def test_structured_settings_fold_into_details(no_charts: None) -> None:
+    """The fitted models' summaries are a nested dict: shown folded, not as its repr."""
+    report = make_report()
+    report["settings"]["models"] = {"answerability": {"threshold": 0.26, "sets": ["evals/golden.jsonl"]}}
+    report["settings"]["prompt_versions"] = {}
+    html = render_report(report)
+    assert "{&#39;answerability&#39;" not in html and "{'answerability'" not in html
+    assert re.search(r"<details><summary><dt>models</dt><dd>1 entry</dd></summary><pre>\{", html)
+    assert "<dt>prompt_versions</dt><dd>–</dd>" in html
+
+
 def test_failed_question_shows_its_failed_checks(page: str) -> None:
     failed = _question_row(page, "q002")
     assert 'data-passed="0"' in failed and 'class="failed"' in failed
@@ -543,68 +586,138 @@ def test_formatting_helpers() -> None:
     assert definition_for("something.else", DEFINITIONS) == ""
 
 
-@pytest.mark.browser
-def test_filter_and_sort_in_chromium(tmp_path: Path) -> None:
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, or a skip when it is not installed."""
     chromium = require_chromium()
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-
-    html_path = tmp_path / "report.html"
-    html_path.write_text(render_report(make_report(), make_comparison()), encoding="utf-8")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=CHROMIUM_ARGS,
-        )
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            tab = browser.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda error: errors.append(str(error)))
-            tab.on("dialog", lambda dialog: errors.append("dialog: " + dialog.message))
-            requests: list[str] = []
-            tab.on(
-                "request",
-                lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
-            )
-            tab.goto(html_path.as_uri())
-            visible = "#question-table tbody tr:not([hidden]) td:first-child"
-
-            tab.select_option("#filter-type", "out_of_scope")
-            assert tab.locator(visible).all_inner_texts() == ["q003"]
-            tab.select_option("#filter-type", "")
-            tab.select_option("#filter-outcome", "failed")
-            assert tab.locator(visible).all_inner_texts() == ["q002"]
-            tab.select_option("#filter-outcome", "refused")
-            assert tab.locator(visible).all_inner_texts() == ["q003"]
-            tab.select_option("#filter-outcome", "all")
-            tab.fill("#filter-text", "TIN EXPORTS")
-            assert tab.locator(visible).all_inner_texts() == ["q001"]
-            assert tab.inner_text("#shown-count") == "Showing 1 of 3 questions"
-            tab.fill("#filter-text", "")
-
-            f1 = tab.locator("#question-table thead th[title^='Token F1'] button")
-            f1.click()  # ascending, no value last
-            assert tab.locator(visible).all_inner_texts() == ["q002", "q001", "q003"]
-            f1.click()  # descending, no value still last
-            assert tab.locator(visible).all_inner_texts() == ["q001", "q002", "q003"]
-            assert (
-                tab.locator("#question-table thead th[title^='Token F1']").get_attribute("aria-sort")
-                == "descending"
-            )
-            tab.locator("#question-table thead th button", has_text="Type").click()
-            types = tab.locator("#question-table tbody tr td:nth-child(2)").all_inner_texts()
-            assert types == sorted(types)
-            assert errors == [] and requests == []
-            assert tab.evaluate("typeof window.alert") == "function"
+            yield browser
         finally:
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module's browser tests (a launch takes seconds on a busy machine)."""
+    with chromium_browser() as launched:
+        yield launched
+
+
+@pytest.mark.browser
+def test_filter_and_sort_in_chromium(browser: Any, tmp_path: Path) -> None:
+    html_path = tmp_path / "report.html"
+    html_path.write_text(render_report(make_report(), make_comparison()), encoding="utf-8")
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on("dialog", lambda dialog: errors.append("dialog: " + dialog.message))
+    requests: list[str] = []
+    tab.on(
+        "request",
+        lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None,
+    )
+    tab.goto(html_path.as_uri())
+    visible = "#question-table tbody tr:not([hidden]) td:first-child"
+
+    tab.select_option("#filter-type", "out_of_scope")
+    assert tab.locator(visible).all_inner_texts() == ["q003"]
+    tab.select_option("#filter-type", "")
+    tab.select_option("#filter-outcome", "failed")
+    assert tab.locator(visible).all_inner_texts() == ["q002"]
+    tab.select_option("#filter-outcome", "refused")
+    assert tab.locator(visible).all_inner_texts() == ["q003"]
+    tab.select_option("#filter-outcome", "all")
+    tab.fill("#filter-text", "TIN EXPORTS")
+    assert tab.locator(visible).all_inner_texts() == ["q001"]
+    assert tab.inner_text("#shown-count") == "Showing 1 of 3 questions"
+    tab.fill("#filter-text", "")
+
+    f1 = tab.locator("#question-table thead th[title^='Token F1'] button")
+    f1.click()  # ascending, no value last
+    assert tab.locator(visible).all_inner_texts() == ["q002", "q001", "q003"]
+    f1.click()  # descending, no value still last
+    assert tab.locator(visible).all_inner_texts() == ["q001", "q002", "q003"]
+    assert (
+        tab.locator("#question-table thead th[title^='Token F1']").get_attribute("aria-sort") == "descending"
+    )
+    tab.locator("#question-table thead th button", has_text="Type").click()
+    types = tab.locator("#question-table tbody tr td:nth-child(2)").all_inner_texts()
+    assert types == sorted(types)
+    assert errors == [] and requests == []
+    assert tab.evaluate("typeof window.alert") == "function"
+    tab.close()
+
+
+LONG_TEXT = (
+    "Since January 2024, the federal government has banned the export of unprocessed rare earth "
+    "ores and concentrates, to keep processing in Malaysia; see "
+    "https://www.trade.gov/market-intelligence/malaysia-critical-minerals-cooperation-rare-earths "
+)
+
+
+def make_long_report() -> dict[str, Any]:
+    """Every question type, long answers and references with a long unbroken URL, and a
+    question failing every check: the widest content the question table has to fit."""
+    report = make_report(passed=True)
+    template = report["questions"][0]
+    questions = []
+    for index, kind in enumerate(
+        ("factoid", "number", "date", "list", "why", "multi_doc", "out_of_scope", "follow_up")
+    ):
+        question = copy.deepcopy(template)
+        checks = dict.fromkeys(
+            ("retrieved", "answered", "evidence_in_answer", "citations_supported"), index % 2 == 0
+        )
+        question.update(
+            id=f"q{index + 10:03d}",
+            type=kind,
+            question="What does the export ban on unprocessed rare earth ores cover, and since when? " * 2,
+            reference=LONG_TEXT * 2,
+            evidence=[LONG_TEXT.strip()],
+            answer=(LONG_TEXT + "[1] ") * 4,
+            refused=index == 1,
+            checks=checks,
+            failed=[name for name, ok in checks.items() if not ok],
+            passed=all(checks.values()),
+        )
+        question["timings_ms"]["total"] = 12345.678
+        questions.append(question)
+    report["questions"] = questions
+    return report
+
+
+@pytest.mark.browser
+def test_question_table_fits_a_laptop_screen(browser: Any, tmp_path: Path, no_charts: None) -> None:
+    """At 1366 px the question table fits without scrolling sideways (it needed 1,332 px of a
+    1,264 px card); at phone width the page does not scroll sideways either: the tables
+    scroll inside their cards."""
+    html_path = tmp_path / "report.html"
+    html_path.write_text(render_report(make_long_report()), encoding="utf-8")
+    overflow = """() => {
+        const table = document.getElementById("question-table");
+        const box = table.parentElement, page = document.documentElement;
+        return {page: page.scrollWidth - page.clientWidth, box: box.scrollWidth - box.clientWidth,
+                table: Math.round(table.getBoundingClientRect().right - box.getBoundingClientRect().right)};
+    }"""
+    tab = browser.new_page(viewport={"width": 1366, "height": 900})
+    tab.goto(html_path.as_uri())
+    assert tab.evaluate(overflow) == {"page": 0, "box": 0, "table": 0}
+    tab.set_viewport_size({"width": 390, "height": 844})
+    narrow = tab.evaluate(overflow)
+    assert narrow["page"] == 0 and narrow["box"] > 0  # the table scrolls, not the page
+    tab.close()
+
+
 def test_chromium_test_is_skipped_without_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README promises browser tests are skipped on a machine without Chromium; here
-    Chromium's only candidate is a path that does not exist."""
+    Chromium's only candidate is a path that does not exist. The module's browser tests get
+    their Chromium from `chromium_browser`."""
     monkeypatch.setattr("tests.conftest.CHROMIUM_CANDIDATES", (str(tmp_path / "no-chromium"),))
-    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
-        test_filter_and_sort_in_chromium(tmp_path)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"), chromium_browser():
+        pass
 
 
 def test_find_chromium_wants_an_executable_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -347,15 +348,13 @@ def _header_view(report: dict[str, Any]) -> dict[str, Any]:
     settings = report.get("settings") or {}
     corpus = report.get("corpus") or {}
     metrics = report.get("metrics") or {}
+    questions = report.get("questions") or []
     return {
         "created_at": str(report.get("created_at") or ""),
         "when": _when(report.get("created_at")),
         "golden_set": str(report.get("golden_set") or "–"),
         "version": report.get("version"),
-        "settings": [
-            {"label": SETTING_LABELS.get(key, key), "value": "–" if value is None else str(value)}
-            for key, value in settings.items()
-        ],
+        "settings": [_setting_view(key, value) for key, value in settings.items()],
         "documents": corpus.get("documents", "–"),
         "chunks": corpus.get("chunks", "–"),
         "questions": metrics.get("questions", len(report.get("questions") or [])),
@@ -364,7 +363,20 @@ def _header_view(report: dict[str, Any]) -> dict[str, Any]:
         "passed": bool(gate.get("passed", not failures)),
         "bounds": bounds,
         "failures": failures,
+        "questions_failed": sum(not q.get("passed", not q.get("failed")) for q in questions),
+        "questions_run": len(questions),
     }
+
+
+def _setting_view(key: str, value: Any) -> dict[str, Any]:
+    """A run setting for the header; structured values (the fitted models' summaries,
+    prompt hashes) fold into a <details> so they do not fill the page with a dict's repr."""
+    label = SETTING_LABELS.get(key, key)
+    if isinstance(value, dict | list) and value:
+        count = f"{len(value)} {'entry' if len(value) == 1 else 'entries'}"
+        return {"label": label, "value": count, "detail": json.dumps(value, indent=1)}
+    empty = value is None or value == {} or value == []
+    return {"label": label, "value": "–" if empty else str(value), "detail": None}
 
 
 def _bounds(report: dict[str, Any], name: str) -> tuple[float | None, float | None]:
