@@ -4,6 +4,10 @@ The last user message is the question, earlier user/assistant messages are the h
 system messages are ignored (the assistant answers only from its documents). Citations
 travel as OpenAI `url_citation` annotations (for sources with a URL) and in full in an
 extra `citations` field.
+
+Plain OpenAI clients (LangChain's `ChatOpenAI`, the `llm` command) drop both and show only
+the `[n]` markers, so a second model id, `<model>+sources`, also ends the reply text with a
+"Sources:" list of the numbered titles and URLs.
 """
 
 from __future__ import annotations
@@ -40,8 +44,29 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
 
 
+SOURCES_SUFFIX = "+sources"
+
+
 def model_id(assistant: Assistant) -> str:
     return f"market-intelligence-{assistant.settings.answerer}"
+
+
+def model_ids(assistant: Assistant) -> list[str]:
+    """The models `/v1/models` lists: the answer alone, and with its sources in the text."""
+    return [model_id(assistant), model_id(assistant) + SOURCES_SUFFIX]
+
+
+def sources_text(answer: Answer) -> str:
+    """The end of a `+sources` reply: a blank line, "Sources:" and one line per citation,
+    `- [n] Title — URL` (a Markdown list, so that chat front ends keep the lines apart). A
+    source without a URL gets its title alone: server file paths stay on the server."""
+    if not answer.citations:
+        return ""
+    lines = ["", "", "Sources:"]
+    for citation in answer.citations:
+        url = citation.source if citation.source.startswith(("http://", "https://")) else ""
+        lines.append(f"- [{citation.n}] {citation.title}" + (f" — {url}" if url else ""))
+    return "\n".join(lines)
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -111,8 +136,9 @@ def url_annotations(answer: Answer) -> list[dict[str, Any]]:
 
 
 def completion(answer: Answer, model: str) -> dict[str, Any]:
-    """A `chat.completion` object for a finished answer."""
+    """A `chat.completion` object for a finished answer (with "Sources:" for `+sources`)."""
     data = answer.public_dict()
+    content = answer.answer + (sources_text(answer) if model.endswith(SOURCES_SUFFIX) else "")
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -123,7 +149,7 @@ def completion(answer: Answer, model: str) -> dict[str, Any]:
                 "index": 0,
                 "message": {
                     "role": "assistant",
-                    "content": answer.answer,
+                    "content": content,
                     "annotations": url_annotations(answer),
                 },
                 "finish_reason": "stop",
@@ -152,7 +178,8 @@ def _chunk(
 
 
 def stream_completion(assistant: Assistant, question: str, history: list, model: str) -> Iterator[str]:
-    """`chat.completion.chunk` events, then `data: [DONE]`."""
+    """`chat.completion.chunk` events, then `data: [DONE]`; for `+sources` the text ends
+    with the sources, as `completion`'s does."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
     try:
@@ -162,6 +189,8 @@ def stream_completion(assistant: Assistant, question: str, history: list, model:
             else:
                 answer: Answer = event.data
                 public = answer.public_dict()
+                if model.endswith(SOURCES_SUFFIX) and answer.citations:
+                    yield _chunk(completion_id, model, {"content": sources_text(answer)})
                 yield _chunk(
                     completion_id,
                     model,
@@ -188,22 +217,20 @@ def make_router(assistant: Assistant, caller: Callable[[Request], Caller]) -> AP
 
     @router.get("/models")
     def models(who: Caller = Depends(caller)) -> dict[str, Any]:
-        """The one model this server offers."""
+        """The models this server offers: one answerer, with or without the sources in
+        the reply text."""
         return {
             "object": "list",
             "data": [
-                {
-                    "id": model_id(assistant),
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": "assistant",
-                }
+                {"id": name, "object": "model", "created": 0, "owned_by": "assistant"}
+                for name in model_ids(assistant)
             ],
         }
 
     @router.post("/chat/completions")
     def chat_completions(body: ChatCompletionRequest, who: Caller = Depends(caller)) -> Any:
-        """OpenAI chat completions, streaming or not; any `model` name is accepted."""
+        """OpenAI chat completions, streaming or not; any `model` name is accepted, and one
+        ending in `+sources` ends the reply with its sources."""
         question, history = split_messages(body.messages)
         model = body.model or model_id(assistant)
         try:

@@ -258,6 +258,62 @@ def test_openai_requires_a_user_message_last(open_server: LiveServer) -> None:
     assert response.status_code == 422 and "last message" in response.json()["error"]["message"]
 
 
+# --- `+sources`: the sources in the reply text, for clients that drop extra fields ---------
+
+SOURCES_MODEL = "market-intelligence-extractive+sources"
+
+
+def test_models_list_the_model_with_its_sources_in_the_text(open_server: LiveServer) -> None:
+    models = httpx.get(f"{open_server.url}/v1/models").json()
+    assert [model["id"] for model in models["data"]] == ["market-intelligence-extractive", SOURCES_MODEL]
+
+
+def test_sources_model_ends_the_reply_with_numbered_titles_and_urls(open_server: LiveServer) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{open_server.url}/v1", api_key="x", max_retries=0)
+    messages = [{"role": "user", "content": QUESTION}]
+    plain = client.chat.completions.create(model="market-intelligence-extractive", messages=messages)
+    completion = client.chat.completions.create(model=SOURCES_MODEL, messages=messages)
+    text = completion.choices[0].message.content or ""
+    answer, listed = text.split("\n\nSources:\n")
+    assert answer == plain.choices[0].message.content  # the answer itself is unchanged
+    citations = (completion.model_extra or {})["citations"]
+    assert listed.splitlines() == [f"- [{c['n']}] {c['title']} — {c['source']}" for c in citations]
+    assert listed.startswith("- [1] ") and "https://" in listed
+    chunks = client.chat.completions.create(model=SOURCES_MODEL, messages=messages, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks) == text
+
+
+def test_langchain_chat_openai_sees_the_sources(open_server: LiveServer) -> None:
+    # ChatOpenAI keeps only the message text: without +sources it gets "... [1]" and no source.
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=f"{open_server.url}/v1", api_key="x", model=SOURCES_MODEL, max_retries=0)
+    reply = chat.invoke(QUESTION)
+    assert "January 2024" in reply.content and "\n\nSources:\n- [1] " in reply.content
+    assert "https://www.trade.gov/" in reply.content
+
+
+def test_sources_model_lists_nothing_for_a_refusal(open_server: LiveServer) -> None:
+    body = {"model": SOURCES_MODEL, "messages": [{"role": "user", "content": "Who won the 1998 World Cup?"}]}
+    response = httpx.post(f"{open_server.url}/v1/chat/completions", json=body, timeout=60).json()
+    assert response["refused"] is True and "Sources:" not in response["choices"][0]["message"]["content"]
+
+
+def test_sources_text_gives_titles_alone_without_a_url() -> None:
+    from assistant.citations import Answer, Citation
+    from assistant.openai_compat import sources_text
+
+    def cited(n: int, source: str) -> Citation:
+        return Citation(n, f"Title {n}", source, "Publisher", "", None, "quote", 0, 5, 0.5)
+
+    answer = Answer(
+        "Text. [1] More. [2]", False, [cited(1, "https://a.example/x"), cited(2, "/srv/corpus/b.md")]
+    )
+    assert sources_text(answer) == "\n\nSources:\n- [1] Title 1 — https://a.example/x\n- [2] Title 2"
+
+
 # --- keys, origins and rate limits ------------------------------------------------------------
 
 
