@@ -31,7 +31,7 @@ from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
 from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.index import DataDirError, DropReport, IngestReport, counted
-from assistant.retrieval import Filters
+from assistant.retrieval import UNDATED_NOTE_START, Filters
 from assistant.service import Assistant, InvalidQuestion
 
 app = typer.Typer(
@@ -241,10 +241,8 @@ def sources(
             console.print("No documents are indexed yet: run `assistant ingest corpus/`.")
         return
     for info in listed:
-        console.print(
-            f"[bold]{escape(info.title)}[/] — {escape(info.date)}, {info.chunks} chunks",
-            highlight=False,
-        )
+        dated = f"{escape(info.date)}, " if info.date else ""
+        console.print(f"[bold]{escape(info.title)}[/] — {dated}{info.chunks} chunks", highlight=False)
         console.print(f"    {escape(_short(info.path))}", style="dim", highlight=False, soft_wrap=True)
     console.print(f"{len(listed)} documents, {sum(i.chunks for i in listed)} chunks.")
 
@@ -284,9 +282,12 @@ def ask(
     publisher: Annotated[list[str] | None, typer.Option(help="Only this publisher.")] = None,
     date_from: Annotated[str | None, typer.Option(help="Only documents dated on or after.")] = None,
     date_to: Annotated[str | None, typer.Option(help="Only documents dated on or before.")] = None,
+    include_undated: Annotated[
+        bool, typer.Option("--include-undated", help="With a date filter, keep documents that have no date.")
+    ] = False,
 ) -> None:
     """Answer a question from the indexed documents, with numbered sources."""
-    filters = make_filters(source or [], publisher or [], date_from, date_to)
+    filters = make_filters(source or [], publisher or [], date_from, date_to, include_undated)
     if (question is None) == (file is None):
         raise fail("Give either a QUESTION or --file QUESTIONS.jsonl.", code=2)
     with open_assistant("ask") as assistant:
@@ -301,15 +302,21 @@ def ask(
             raise fail(str(error)) from None
     if as_json:
         sys.stdout.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
-    else:
-        print_answer(answer)
+        return
+    if any(note.startswith(UNDATED_NOTE_START) for note in answer.notes):  # after that note
+        answer.notes.append("Add --include-undated to search them too.")
+    print_answer(answer)
 
 
 DATE_OPTIONS = {"date_from": "--date-from", "date_to": "--date-to"}
 
 
 def make_filters(
-    sources: list[str], publishers: list[str], date_from: str | None, date_to: str | None
+    sources: list[str],
+    publishers: list[str],
+    date_from: str | None,
+    date_to: str | None,
+    include_undated: bool = False,
 ) -> Filters:
     """The retrieval filters the options ask for.
 
@@ -317,7 +324,13 @@ def make_filters(
     message is several lines with a link, written for programmers.
     """
     try:
-        return Filters(sources=sources, publishers=publishers, date_from=date_from, date_to=date_to)
+        return Filters(
+            sources=sources,
+            publishers=publishers,
+            date_from=date_from,
+            date_to=date_to,
+            include_undated=include_undated,
+        )
     except ValidationError as error:
         problem = error.errors()[0]
         field = str(problem["loc"][0]) if problem["loc"] else ""
@@ -359,18 +372,20 @@ def _answer_line(assistant: Assistant, line: str, number: int, filters: Filters)
 
 
 def print_answer(answer: Answer) -> None:
-    """The answer, then its numbered sources with the quoted passage."""
+    """The answer and its notes, then its numbered sources with the quoted passage."""
     style = "yellow" if answer.refused else ""
     console.print(escape(answer.answer), style=style, highlight=False)
+    for note in answer.notes:
+        console.print(escape(note), style="yellow", highlight=False)
     if not answer.citations:
         return
     console.print()
     console.print("[bold]Sources[/]")
     for citation in answer.citations:
-        page = f", page {citation.page}" if citation.page else ""
+        page = f"page {citation.page}" if citation.page else ""
+        about = ", ".join(escape(part) for part in (citation.publisher, citation.date, page) if part)
         console.print(
-            f"[bold][{citation.n}][/] {escape(citation.title)} — {escape(citation.publisher)}, "
-            f"{escape(citation.date)}{page}",
+            f"[bold][{citation.n}][/] {escape(citation.title)}" + (f" — {about}" if about else ""),
             highlight=False,
         )
         console.print(f"    {escape(citation.source)}", style="blue", highlight=False)

@@ -8,6 +8,10 @@ Metadata keys: `title`, `source` (URL, or the file path when none is known), `pu
 file path, the identity of the document in the index), `doc_type`, and for PDFs
 `page_starts` (JSON list of the character offset where each page begins).
 
+`date` and `publisher` come from the document's own metadata or are empty: "unknown" on a
+citation tells the reader nothing, and a guessed value misleads (a year in the body text
+is not the page's date; python-docx's template values are not the document's).
+
 Files are untrusted input: a file larger than `max_file_bytes` is refused before it is
 read, and YAML front matter is parsed without aliases, with bounded size and nesting, and
 its values checked, so that a few hundred hostile bytes cannot expand into gigabytes.
@@ -20,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +170,7 @@ def _complete_metadata(metadata: dict[str, object], path: Path, suffix: str) -> 
         "title": title,
         # A clipped URL would point somewhere else: fall back to the file instead.
         "source": source if 0 < len(source) <= FRONT_MATTER_FIELDS["source"] else str(resolved),
-        "publisher": _clipped(metadata.get("publisher"), "publisher") or "unknown",
+        "publisher": _clipped(metadata.get("publisher"), "publisher"),
         "date": date_text,
         "date_sort": parse_date_sort(date_text),
         "license": _clipped(metadata.get("license"), "license") or "unknown",
@@ -185,10 +190,16 @@ def _clipped(value: object, key: str) -> str:
 
 
 def _date_text(value: object) -> str:
-    """YAML turns `2026-02-04` into a date; keep every date as the text users will see."""
+    """The date as the text users will see (YAML turns `2026-02-04` into a date), or ""
+    when it names no year: "unknown", "n.d." and "undated" are no date, and every surface
+    shows nothing rather than a placeholder."""
     if isinstance(value, datetime | date):
         return value.isoformat()[:10]
-    return str(value).strip() if value else "unknown"
+    text = str(value or "").strip()
+    return text if _YEAR.search(text) else ""
+
+
+_YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 
 
 def parse_date_sort(date_text: str) -> int:
@@ -393,12 +404,20 @@ def load_html(data: bytes, settings: Settings) -> tuple[str, dict]:
     """Main text of a web page, without menus, scripts and footers."""
     import trafilatura
     from bs4 import BeautifulSoup
+    from trafilatura.settings import set_date_params
 
     html = decode_text(data)
     soup = BeautifulSoup(html, "html.parser")
     metadata: dict[str, object] = {}
     extracted = trafilatura.bare_extraction(
-        html, include_comments=False, include_tables=True, favor_recall=True, with_metadata=True
+        html,
+        include_comments=False,
+        include_tables=True,
+        favor_recall=True,
+        with_metadata=True,
+        # Dates from the page's markup only (meta tags, JSON-LD, <time>): htmldate's
+        # extensive search guesses from the body text ("starting in 2026" -> 2026-01-01).
+        date_extraction_params=set_date_params(extensive=False),
     )
     text = ""
     if extracted is not None:
@@ -464,17 +483,42 @@ def load_docx(data: bytes, settings: Settings) -> tuple[str, dict]:
     except (BadZipFile, KeyError, ValueError) as error:
         raise DocumentLoadError(f"cannot read DOCX (corrupt?): {error}") from error
     paragraphs = [p.text.strip() for p in document.paragraphs if p.text.strip()]
-    metadata: dict[str, object] = {}
-    properties = document.core_properties
-    if properties.title:
-        metadata["title"] = properties.title
-    elif paragraphs:
+    metadata = _own_core_properties(document)
+    if not metadata.get("title") and paragraphs:
         metadata["title"] = paragraphs[0]
-    if properties.author:
-        metadata["publisher"] = properties.author
-    if properties.created:
-        metadata["date"] = properties.created.date()
     return "\n\n".join(paragraphs), metadata
+
+
+def _own_core_properties(document: Any) -> dict[str, object]:
+    """Title, publisher (author) and date that the document's own core properties give.
+
+    Values python-docx wrote itself are dropped: a document made from its default template
+    keeps the template's author "python-docx" and creation date 2013-12-23 unless someone
+    set them, and a file without core properties gets made-up ones ("Word Document") the
+    moment they are read, which is why their presence is checked first.
+    """
+    from docx.opc.constants import RELATIONSHIP_TYPE
+
+    package = document.part.package
+    if not any(rel.reltype == RELATIONSHIP_TYPE.CORE_PROPERTIES for rel in package.rels.values()):
+        return {}
+    template = _python_docx_template_properties()
+    found = _core_values(document.core_properties)
+    # A created datetime becomes its YYYY-MM-DD in `_complete_metadata`.
+    return {key: value for key, value in found.items() if value and value != template[key]}
+
+
+def _core_values(properties: Any) -> dict[str, object]:
+    """The core properties this loader reads, under the metadata keys they become."""
+    return {"title": properties.title, "publisher": properties.author, "date": properties.created}
+
+
+@lru_cache(maxsize=1)
+def _python_docx_template_properties() -> dict[str, object]:
+    """The core properties of python-docx's default template, as `_own_core_properties` keys."""
+    import docx
+
+    return _core_values(docx.Document().core_properties)
 
 
 # Every loader gets the settings, for the limits that apply to its format.

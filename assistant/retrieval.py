@@ -24,9 +24,16 @@ from assistant.index import CorpusIndex
 from assistant.text import jaccard, shingles, terms
 from assistant.vocabulary import Vocabulary
 
+# How the answer's note about undated documents a date filter kept out begins.
+UNDATED_NOTE_START = "The date filter left out "
+
 
 class Filters(BaseModel):
-    """Optional restrictions on what may be retrieved. Empty lists mean no restriction."""
+    """Optional restrictions on what may be retrieved. Empty lists mean no restriction.
+
+    A date filter keeps out documents without a date (most of the corpus, whose dates are
+    unknown) unless `include_undated`; the answer's notes say how many it kept out.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +41,13 @@ class Filters(BaseModel):
     publishers: list[str] = Field(default_factory=list, description="Exact publisher names.")
     date_from: str | None = Field(None, description="Earliest date: YYYY, YYYY-MM or YYYY-MM-DD.")
     date_to: str | None = Field(None, description="Latest date: YYYY, YYYY-MM or YYYY-MM-DD.")
+    include_undated: bool = Field(
+        False,
+        description=(
+            "With date_from or date_to, also search documents that have no date (left out "
+            "otherwise; the answer's notes say how many were)."
+        ),
+    )
 
     @field_validator("date_from", "date_to")
     @classmethod
@@ -44,6 +58,14 @@ class Filters(BaseModel):
 
     def is_empty(self) -> bool:
         return not (self.sources or self.publishers or self.date_from or self.date_to)
+
+    def excludes_undated(self) -> bool:
+        """Whether documents without a date are kept out: a date filter without `include_undated`."""
+        return bool(self.date_from or self.date_to) and not self.include_undated
+
+    def without_dates(self) -> Filters:
+        """The same filters with no date restriction."""
+        return self.model_copy(update={"date_from": None, "date_to": None})
 
     def source_keys(self) -> set[str]:
         """The given sources, plus their resolved paths (users type relative paths)."""
@@ -59,15 +81,22 @@ class Filters(BaseModel):
             clauses.append({"$or": [{"path": {"$in": keys}}, {"source": {"$in": keys}}]})
         if self.publishers:
             clauses.append({"publisher": {"$in": self.publishers}})
-        if self.date_from:
-            clauses.append({"date_sort": {"$gte": _date_bound(self.date_from, upper=False)}})
-        if self.date_to:
-            clauses.append({"date_sort": {"$lte": _date_bound(self.date_to, upper=True)}})
-        if self.date_to and not self.date_from:
-            clauses.append({"date_sort": {"$gt": 0}})  # undated documents are not "before"
+        if self.date_from or self.date_to:
+            clauses.append(self._chroma_dates())
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _chroma_dates(self) -> dict[str, Any]:
+        lower, upper = self._date_range()
+        dated = {"$and": [{"date_sort": {"$gte": lower}}, {"date_sort": {"$lte": upper}}]}
+        return {"$or": [dated, {"date_sort": 0}]} if self.include_undated else dated
+
+    def _date_range(self) -> tuple[int, int]:
+        """The inclusive YYYYMMDD bounds; an undated document (0) is below any of them."""
+        lower = _date_bound(self.date_from, upper=False) if self.date_from else None
+        upper = _date_bound(self.date_to, upper=True) if self.date_to else None
+        return lower or 1, upper or 99991231
 
     def matches(self, metadata: dict[str, Any], source_keys: set[str] | None = None) -> bool:
         """Whether a chunk with `metadata` passes the filters (`source_keys`: the result of
@@ -77,10 +106,13 @@ class Filters(BaseModel):
             return False
         if self.publishers and metadata.get("publisher") not in self.publishers:
             return False
+        if not (self.date_from or self.date_to):
+            return True
         date_sort = int(metadata.get("date_sort") or 0)
-        if self.date_from and not date_sort >= (_date_bound(self.date_from, upper=False) or 0) > 0:
-            return False
-        return not (self.date_to and not 0 < date_sort <= (_date_bound(self.date_to, upper=True) or 0))
+        if date_sort == 0:
+            return self.include_undated
+        lower, upper = self._date_range()
+        return lower <= date_sort <= upper
 
 
 def _date_bound(value: str, upper: bool) -> int | None:
@@ -198,6 +230,32 @@ class HybridRetriever(BaseRetriever):
                 kept.bm25_score = max(kept.bm25_score, passage.bm25_score)
         ranked = sorted(fused.values(), key=lambda p: p.score, reverse=True)
         return self._collapse_duplicates(ranked)[:k]
+
+    def undated_left_out(self, filters: Filters | None) -> int:
+        """How many documents without a date `filters` keep out (those the other filters
+        allow): a date filter that silently drops most of the corpus reads as "the
+        documents do not say"."""
+        if filters is None or not filters.excludes_undated():
+            return 0
+        others = filters.without_dates()
+        keys = others.source_keys()
+        with self._lock:
+            chunks = self._chunks
+        return len(
+            {
+                chunk.metadata.get("path")
+                for chunk in chunks
+                if not int(chunk.metadata.get("date_sort") or 0) and others.matches(chunk.metadata, keys)
+            }
+        )
+
+    def filter_notes(self, filters: Filters | None) -> list[str]:
+        """Notes for the answer about what the filters kept out."""
+        count = self.undated_left_out(filters)
+        if not count:
+            return []
+        documents = "document" if count == 1 else "documents"
+        return [f"{UNDATED_NOTE_START}{count} undated {documents}."]
 
     def _dense(self, query: str, filters: Filters | None) -> list[Passage]:
         vector = self.corpus.embeddings.embed_query(query)

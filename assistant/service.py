@@ -185,6 +185,7 @@ class Assistant:
             {"question": question, "history": _clean_history(history), "filters": filters}
         )
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+        answer.notes.extend(self.retriever.filter_notes(filters))
         return answer
 
     def stream(
@@ -211,6 +212,7 @@ class Assistant:
             timings = {**state["timings_ms"], "answer": (time.perf_counter() - answering) * 1000}
             answer = finish_answer(item, timings, answerer)
             answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+            answer.notes.extend(self.retriever.filter_notes(filters))
             yield StreamEvent("answer", answer)
 
     def stats(self) -> dict[str, Any]:

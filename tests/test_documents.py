@@ -60,9 +60,15 @@ def test_markdown_without_front_matter_falls_back(tmp_path: Path) -> None:
     doc = load_file(path)
     assert doc.metadata["title"] == "Rubber Gloves"  # first heading
     assert doc.metadata["source"] == str(path.resolve())  # no URL known: the file path
-    assert doc.metadata["publisher"] == "unknown"
-    assert doc.metadata["date"] == "unknown"
+    assert doc.metadata["publisher"] == ""  # none known: empty, never a placeholder
+    assert doc.metadata["date"] == ""
     assert doc.metadata["date_sort"] == 0
+
+
+@pytest.mark.parametrize("written", ["unknown", "Unknown", "n.d.", "undated", "N/A", "-"])
+def test_a_date_that_names_no_year_is_no_date(tmp_path: Path, written: str) -> None:
+    doc = load_file(write(tmp_path / "note.md", f'---\ndate: "{written}"\n---\n\nBody text.\n'))
+    assert doc.metadata["date"] == "" and doc.metadata["date_sort"] == 0
 
 
 def test_corpus_documents_load_with_their_front_matter() -> None:
@@ -106,6 +112,15 @@ which will double capacity by 2027.</p>
         assert marker not in doc.page_content
     assert doc.metadata["title"] == "Tin Market Update"
     assert doc.metadata["doc_type"] == "html"
+
+
+def test_html_dates_come_from_the_markup_not_the_text(tmp_path: Path) -> None:
+    body = f"<main><article><h1>Tin Permits</h1><p>Permits start in 2026. {ARTICLE}</p></article></main>"
+    undated = load_file(write(tmp_path / "undated.html", f"<html><head></head><body>{body}</body></html>"))
+    assert undated.metadata["date"] == ""  # trafilatura's body-text search said 2026-01-01
+    meta = '<meta property="article:published_time" content="2024-05-06">'
+    dated = load_file(write(tmp_path / "dated.html", f"<html><head>{meta}</head><body>{body}</body></html>"))
+    assert dated.metadata["date"] == "2024-05-06"
 
 
 # --- PDF ------------------------------------------------------------------------------
@@ -180,6 +195,32 @@ def test_docx_paragraphs_and_properties(tmp_path: Path) -> None:
     assert doc.metadata["publisher"] == "Plantation Board"
     assert doc.metadata["date"] == "2023-05-17"
     assert doc.metadata["doc_type"] == "docx"
+
+
+def test_docx_without_core_properties_gets_none_made_up(tmp_path: Path) -> None:
+    """python-docx invents a title "Word Document" (and an author) when a file has no
+    docProps/core.xml, as files from some generators do not."""
+    import re
+    import zipfile
+
+    import docx
+
+    made = tmp_path / "made.docx"
+    document = docx.Document()
+    document.add_paragraph("Bauxite Note")
+    document.add_paragraph("Bauxite mining resumed in Kuantan under new rules.")
+    document.save(str(made))
+    bare = tmp_path / "bare.docx"
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(bare, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "_rels/.rels":
+                data = re.sub(rb"<Relationship [^>]*docProps/core\.xml[^>]*/>", b"", data)
+            if item.filename != "docProps/core.xml":
+                target.writestr(item, data)
+    doc = load_file(bare)
+    found = doc.metadata
+    assert (found["title"], found["publisher"], found["date"]) == ("Bauxite Note", "", "")
 
 
 # --- bad input ------------------------------------------------------------------------
@@ -374,7 +415,7 @@ def test_valid_front_matter_values_still_load(tmp_path: Path) -> None:
     doc = load_file(path)
     assert doc.metadata["title"] == "T" * 300
     assert doc.metadata["date"] == "2024-02-29" and doc.metadata["date_sort"] == 20240229
-    assert doc.metadata["publisher"] == "unknown"  # empty means unknown, not an error
+    assert doc.metadata["publisher"] == ""  # empty means unknown, not an error
     assert doc.metadata["license"] == "CC-BY"
 
 

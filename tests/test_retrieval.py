@@ -143,13 +143,23 @@ def test_date_range_filter(corpus_assistant: Assistant) -> None:
     ids=["date_from", "date_to", "both"],
 )
 def test_date_filters_exclude_undated_documents(corpus_assistant: Assistant, filters: Filters) -> None:
-    # The best passages for this query are in undated documents ("date: unknown").
+    # The best passages for this query are in undated documents ("date: unknown", indexed as "").
     query = "Malaysia banned the export of unprocessed rare earth ores"
-    assert corpus_assistant.retriever.retrieve(query, k=1)[0].date == "unknown"
+    assert corpus_assistant.retriever.retrieve(query, k=1)[0].date == ""
     passages = corpus_assistant.retriever.retrieve(query, filters=filters, k=10)
     assert passages
-    undated = [(p.title, p.date) for p in passages if p.date == "unknown"]
+    undated = [(p.title, p.date) for p in passages if not p.date]
     assert not undated, undated
+    assert corpus_assistant.retriever.undated_left_out(filters) == 8  # 8 of the 13 have no date
+
+
+def test_date_filters_include_undated_documents_on_request(corpus_assistant: Assistant) -> None:
+    query = "Malaysia banned the export of unprocessed rare earth ores"
+    filters = Filters(date_from="2024-01-01", date_to="2026-12-31", include_undated=True)
+    passages = corpus_assistant.retriever.retrieve(query, filters=filters, k=10)
+    assert passages[0].date == ""  # the best passage, in an undated document, is back
+    assert {p.date for p in passages} <= {"", "2026-02-04", "October 2025 (per URL; signed October 26, 2025)"}
+    assert corpus_assistant.retriever.undated_left_out(filters) == 0
 
 
 def test_bad_date_filter_is_rejected() -> None:
