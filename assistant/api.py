@@ -76,6 +76,16 @@ class AskRequest(BaseModel):
     filters: Filters | None = None
     stream: bool = Field(False, description="Answer as Server-Sent Events (see the README).")
 
+    @field_validator("filters")
+    @classmethod
+    def _filters_text_only(cls, value: Filters | None) -> Filters | None:
+        """Sources and publishers end up in file paths and Chroma's `where`, which fail on
+        a lone surrogate or a NUL character: a 422 here, not a 500 there."""
+        for text in (value.sources + value.publishers) if value else []:
+            if "\x00" in valid_text(text):
+                raise ValueError("contains a NUL character")
+        return value
+
 
 class CitationOut(BaseModel):
     n: int
@@ -137,6 +147,13 @@ class FeedbackIn(BaseModel):
     citations: list[dict[str, Any]] = Field(default_factory=list)
     refused: bool = False
     comment: str = Field("", max_length=5000)
+
+    @field_validator("citations")
+    @classmethod
+    def _citations_text_only(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Citations are stored as UTF-8 JSON: a lone surrogate in a key or value is a 422."""
+        valid_text(json.dumps(value, ensure_ascii=False))
+        return value
 
 
 class FeedbackOut(BaseModel):
@@ -417,7 +434,9 @@ class CorsMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        headers = {key.decode().lower(): value.decode() for key, value in scope.get("headers") or []}
+        # Latin-1, as ASGI headers are: anyone may send bytes that are not UTF-8.
+        raw_headers = scope.get("headers") or []
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
         origin = headers.get("origin")
         allowed = bool(origin) and self.policy.cors_allows(origin or "")
         if scope["method"] == "OPTIONS" and origin and "access-control-request-method" in headers:

@@ -45,7 +45,7 @@ class ApiKey:
             return self.allow_server
         try:
             return normalise_origin(origin) in self.origins
-        except KeyConfigError:  # "null" (sandboxed iframes, file:// pages), "ftp://x": no page of ours
+        except ValueError:  # "null" (sandboxed iframes, file:// pages), "ftp://x", "http://[::1"
             return False
 
 

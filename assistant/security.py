@@ -43,8 +43,16 @@ def is_loopback_host(host: str) -> bool:
 
 
 def is_loopback_origin(origin: str) -> bool:
-    hostname = urlparse(origin).hostname or ""
-    return is_loopback_host(hostname)
+    return is_loopback_host(_hostname(origin))
+
+
+def _hostname(url: str) -> str:
+    """The host name in `url`, or "" when there is none or it cannot be parsed: headers
+    come from anyone, and `urlparse` raises on a broken IPv6 literal (`Host: [::1`)."""
+    try:
+        return urlparse(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 class ApiError(HTTPException):
@@ -94,7 +102,7 @@ class AccessPolicy:
         127.0.0.1 (DNS rebinding) sends `Host: evil.example`, and is refused."""
         if not self.open_mode:
             return True  # keys decide
-        hostname = urlparse(f"//{host_header}").hostname or ""
+        hostname = _hostname(f"//{host_header}")
         allowed = LOOPBACK_NAMES | {h.lower() for h in self.settings.allowed_hosts}
         return hostname.lower() in allowed
 
@@ -214,7 +222,10 @@ def _token(request: HTTPConnection) -> str | None:
 
 def _same_origin(request: HTTPConnection, origin: str) -> bool:
     host = request.headers.get("host", "")
-    return urlparse(origin).netloc == host
+    try:
+        return urlparse(origin).netloc == host
+    except ValueError:  # a broken IPv6 literal
+        return False
 
 
 class BodyLimitMiddleware:

@@ -133,28 +133,29 @@ def load_golden(path: Path) -> list[GoldenItem]:
     """
     items = []
     problems = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                problems.append(f"line {number}: not a golden item ({error})")
-                continue
-            if not isinstance(data, dict):
-                problems.append(f"line {number}: a golden item must be a JSON object, not {_json_kind(data)}")
-                continue
-            where = (
-                f"line {number} ({data['id']})" if isinstance(data.get("id"), str | int) else f"line {number}"
-            )
-            line_problems = field_type_problems(data)
-            if line_problems:
-                problems += [f"{where}: {problem}" for problem in line_problems]
-                continue
-            items.append(
-                GoldenItem(**{key: data[key] for key in GoldenItem.__dataclass_fields__ if key in data})
-            )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise GoldenSetError(f"not UTF-8 text (byte {error.start}); save it as UTF-8 JSONL") from None
+    except OSError as error:
+        raise GoldenSetError(f"cannot read it: {error.strerror or error}") from None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            problems.append(f"line {number}: not a golden item ({error})")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"line {number}: a golden item must be a JSON object, not {_json_kind(data)}")
+            continue
+        where = f"line {number} ({data['id']})" if isinstance(data.get("id"), str | int) else f"line {number}"
+        line_problems = field_type_problems(data)
+        if line_problems:
+            problems += [f"{where}: {problem}" for problem in line_problems]
+            continue
+        items.append(GoldenItem(**{key: data[key] for key in GoldenItem.__dataclass_fields__ if key in data}))
     if problems:
         raise GoldenSetError("; ".join(problems))
     return items
