@@ -297,6 +297,8 @@ def test_widget_answer_sources_and_refusal_are_readable(browser: Any, server: st
             "miw-note",
             "miw-unsupported",
             "miw-footnote",
+            "miw-cite",
+            "miw-sources-toggle",
         } <= checked, checked
 
         answer.scroll_into_view_if_needed()

@@ -24,7 +24,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from assistant.config import Settings
+from assistant.store import list_feedback
 from tests.conftest import CHROMIUM_ARGS, HOSTILE_DOCUMENT
+from tests.test_contrast_browser import MEASURE_CONTRAST, contrast_failures
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -40,6 +43,46 @@ OFF_TOPIC = "Who won the 2022 FIFA World Cup?"
 # The widget's host element; Playwright's CSS selectors pierce its open shadow root.
 WIDGET = "market-intelligence-widget"
 ASSISTANT_DONE = f"{WIDGET} .miw-msg[data-role=assistant][data-state=done]"
+FOLLOW_UP = "What does the policy aim to build?"
+# Answered from three passages (two documents), so its sources start folded.
+MULTI_SOURCE = "What agreements did the U.S. and Malaysia sign in October 2025?"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# A slow connection for the page's event streams: each Server-Sent Event reaches the page
+# `window.__paceMs` after the previous one (the real server's stream, re-paced in the page
+# because Chromium's own throttling delivers the buffered answer in one piece), and
+# `window.__paced` records whether the page aborted the request and cancelled the stream.
+PACED_EVENT_STREAM = """
+(() => {
+  const realFetch = window.fetch;
+  window.__paceMs = 40;
+  window.__paced = {aborted: false, cancelled: false};
+  window.fetch = async (...args) => {
+    const signal = args[1] && args[1].signal;
+    if (signal) signal.addEventListener('abort', () => { window.__paced.aborted = true; });
+    const response = await realFetch(...args);
+    if (!(response.headers.get('content-type') || '').includes('text/event-stream')) return response;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    const encoder = new TextEncoder();
+    let events = [];
+    const body = new ReadableStream({
+      async pull(controller) {
+        while (!events.length) {
+          const {done, value} = await reader.read();
+          if (done) { controller.close(); return; }
+          events = decoder.decode(value, {stream: true}).split(/(?<=\\n\\n)/).filter(Boolean);
+        }
+        await new Promise(resolve => setTimeout(resolve, window.__paceMs));
+        controller.enqueue(encoder.encode(events.shift()));
+      },
+      cancel(reason) { window.__paced.cancelled = true; return reader.cancel(reason); },
+    });
+    return new Response(body, {status: response.status, headers: response.headers});
+  };
+})();
+"""
 
 
 def _chromium() -> str | None:
@@ -125,14 +168,20 @@ def _serve(data_dir: Path, sources: list[Path], extra_env: dict[str, str] | None
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data directory of the module's server (its feedback database is read by tests)."""
+    return tmp_path_factory.mktemp("widget-data")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, server_data: Path) -> Iterator[str]:
     """`assistant serve` on a free loopback port over a fresh index of corpus/ (and one
     hostile document); its base URL."""
     if _chromium() is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     hostile = tmp_path_factory.mktemp("hostile")
     (hostile / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
-    with _serve(tmp_path_factory.mktemp("widget-data"), [CORPUS, hostile]) as url:
+    with _serve(server_data, [CORPUS, hostile]) as url:
         yield url
 
 
@@ -152,9 +201,9 @@ def browser() -> Iterator[Any]:
 class Demo:
     """One browser context on /widget-demo, recording every request the page makes."""
 
-    def __init__(self, browser: Any, server: str, viewport: dict[str, int]) -> None:
+    def __init__(self, browser: Any, server: str, viewport: dict[str, int], **options: Any) -> None:
         self.server = server
-        self.context = browser.new_context(viewport=viewport)
+        self.context = browser.new_context(viewport=viewport, **options)
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.asks: list[dict[str, Any]] = []
@@ -211,6 +260,21 @@ class Demo:
 
     def screenshot(self, name: str) -> None:
         self.page.screenshot(path=str(ARTIFACTS / f"widget-{name}.png"))
+
+    def screenshots_light_and_dark(self, name: str) -> None:
+        """`name` in the OS's light and dark settings (the widget follows the OS)."""
+        for scheme in ("light", "dark"):
+            self.page.emulate_media(color_scheme=scheme)
+            self.page.wait_for_timeout(100)
+            self.screenshot(f"{name}-{scheme}")
+        self.page.emulate_media(color_scheme="light")
+
+    def stored_conversation(self) -> list[dict[str, Any]]:
+        """The conversation the widget keeps in sessionStorage."""
+        return self.page.evaluate(
+            """() => JSON.parse(sessionStorage.getItem(Object.keys(sessionStorage)
+                 .find(k => k.startsWith('market-intelligence-widget:'))))"""
+        )
 
     def assert_only_loopback(self) -> None:
         foreign = [url for url in self.requests if urlsplit(url).hostname != HOST]
@@ -279,7 +343,7 @@ def test_answer_streams_with_numbered_sources(demo: Demo) -> None:
     assert "x-api-key" not in sent["headers"]
 
     # A follow-up carries the conversation so far.
-    demo.ask("What does the policy aim to build?")
+    demo.ask(FOLLOW_UP)
     history = demo.asks[1]["body"]["history"]
     assert [turn["role"] for turn in history] == ["user", "assistant"]
     assert history[0]["content"] == ANSWERABLE
@@ -383,6 +447,204 @@ def test_phone_width_takes_the_full_screen(browser: Any, server: str) -> None:
         assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 844)
         demo.ask(ANSWERABLE)
         demo.screenshot("phone-answer")
+        demo.assert_only_loopback()
+    finally:
+        demo.close()
+
+
+def unreadable(demo: Demo) -> dict[str, list[str]]:
+    """WCAG AA misses in the open panel, with the OS set to light and to dark."""
+    failures = {}
+    for scheme in ("light", "dark"):
+        demo.page.emulate_media(color_scheme=scheme)
+        demo.page.wait_for_timeout(100)
+        failures[scheme] = contrast_failures(demo.panel.evaluate(MEASURE_CONTRAST))
+    demo.page.emulate_media(color_scheme="light")
+    return failures
+
+
+def test_inline_citations_open_their_source_and_copy_is_plain_text(browser: Any, server: str) -> None:
+    demo = Demo(browser, server, DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        demo.open_page()
+        demo.launcher.click()
+        # One source: shown open; the [1] in the text is a button naming it.
+        single = demo.ask(ANSWERABLE)
+        assert single.locator(".miw-sources-toggle").get_attribute("aria-expanded") == "true"
+        assert single.locator(".miw-sources-list").is_visible()
+        cite = single.locator(".miw-text .miw-cite").first
+        assert cite.inner_text() == "[1]"
+        assert cite.get_attribute("aria-label") == "Source 1: Malaysia Critical Minerals Cooperation"
+
+        # Three sources start folded; the last [n] in the text opens the list, scrolls the
+        # log to source n and gives it the focus.
+        answer = demo.ask(MULTI_SOURCE)
+        toggle = answer.locator(".miw-sources-toggle")
+        count = answer.locator(".miw-source").count()
+        assert count >= 3
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert (toggle.text_content() or "").endswith(f"({count})")
+        assert answer.locator(".miw-sources-list").is_hidden()
+        log = demo.page.locator(f"{WIDGET} .miw-log")
+        log.evaluate("log => { log.scrollTop = 0; }")
+        last = answer.locator(".miw-text .miw-cite").last
+        n = last.inner_text().strip("[]")
+        last.click()
+        assert toggle.get_attribute("aria-expanded") == "true"
+        assert demo.shadow_eval("root => root.activeElement.dataset.n") == n
+        shown, log_box = answer.locator(f".miw-source[data-n='{n}']").bounding_box(), log.bounding_box()
+        assert shown and log_box and log_box["y"] <= shown["y"] < log_box["y"] + log_box["height"] - 40
+        demo.screenshots_light_and_dark("desktop-citation-opened")
+
+        # By keyboard: Enter folds the list, Enter on [1] opens it at source 1.
+        toggle.focus()
+        demo.page.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        answer.locator(".miw-text .miw-cite").first.focus()
+        demo.page.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        assert demo.shadow_eval("root => root.activeElement.dataset.n") == "1"
+
+        # Copy: the answer as text with its numbered sources, no markup, no empty dates.
+        answer.locator("button[aria-label='Copy answer']").click()
+        sync_api.expect(answer.locator(".miw-action-status")).to_have_text("Copied")
+        copied = demo.page.evaluate("navigator.clipboard.readText()")
+        stored = demo.stored_conversation()[-1]
+        assert copied.startswith(stored["content"].strip() + "\n\nSources:\n[1] ")
+        for citation in stored["citations"]:
+            assert f"[{citation['n']}] {citation['title']} \u2014 {citation['publisher']}" in copied
+            assert f"\n    {citation['source']}" in copied
+        # The first source is an undated document: no date, no dangling separator.
+        assert (
+            "[1] Malaysia Critical Minerals Cooperation \u2014 U.S. International Trade Administration\n"
+            in copied
+        )
+        for markup in ("<", "miw", "unknown", " \u00b7 \n", "Copy answer"):
+            assert markup not in copied
+        assert unreadable(demo) == {"light": [], "dark": []}
+        demo.assert_only_loopback()
+    finally:
+        demo.close()
+
+
+def test_stop_ends_the_stream_keeps_what_was_shown_and_frees_the_input(browser: Any, server: str) -> None:
+    demo = Demo(browser, server, DESKTOP)
+    demo.context.add_init_script(PACED_EVENT_STREAM)
+    try:
+        demo.open_page()
+        demo.launcher.click()
+        textarea = demo.page.locator(f"{WIDGET} textarea")
+        textarea.fill(ANSWERABLE)
+        textarea.press("Enter")
+        stop = demo.page.locator(f"{WIDGET} button[aria-label='Stop answering']")
+        stop.wait_for(state="visible")
+        assert demo.page.locator(f"{WIDGET} .miw-send").is_hidden()
+        assert demo.focused() == "miw-stop"  # the textarea is disabled; Enter stops
+        streaming = demo.page.locator(f"{WIDGET} .miw-msg[data-state=streaming] .miw-text")
+        demo.page.wait_for_function(
+            f"() => document.querySelector('{WIDGET}').shadowRoot"
+            ".querySelector('.miw-msg[data-state=streaming] .miw-text')?.textContent.length > 60"
+        )
+        demo.page.evaluate("window.__paceMs = 600000")  # the connection stalls mid-answer,
+        demo.page.wait_for_timeout(200)  # after the event already on its way
+        shown = streaming.text_content()
+        demo.screenshots_light_and_dark("desktop-streaming")
+
+        demo.page.keyboard.press("Enter")
+        stopped = demo.page.locator(f"{WIDGET} .miw-msg[data-role=assistant]").last
+        assert stopped.get_attribute("data-state") == "done"
+        assert stopped.get_attribute("data-stopped") == "true"
+        assert stopped.locator(".miw-text").text_content() == shown
+        assert stopped.locator(".miw-stopped").inner_text() == "Stopped"
+        assert stopped.locator(".miw-sources").count() == 0  # they had not arrived
+        # The request was aborted and its stream cancelled, not left to run on unread.
+        assert demo.page.evaluate("window.__paced") == {"aborted": True, "cancelled": True}
+        assert not textarea.is_disabled() and demo.focused() == "miw-input"
+        assert stop.is_hidden() and demo.page.locator(f"{WIDGET} .miw-send").is_visible()
+        assert unreadable(demo) == {"light": [], "dark": []}
+        demo.screenshots_light_and_dark("desktop-stopped")
+
+        # The conversation goes on from what was shown.
+        demo.page.evaluate("window.__paceMs = 0")
+        answer = demo.ask(FOLLOW_UP)
+        assert demo.asks[1]["body"]["history"] == [
+            {"role": "user", "content": ANSWERABLE},
+            {"role": "assistant", "content": shown},
+        ]
+        assert answer.locator(".miw-source").count() >= 1
+        demo.assert_only_loopback()
+    finally:
+        demo.close()
+
+
+def test_thumbs_are_stored_with_their_conversation_and_undated_sources_show_no_date(
+    browser: Any, server: str, server_data: Path
+) -> None:
+    demo = Demo(browser, server, PHONE)
+    statuses: list[int] = []
+    demo.page.on(
+        "response",
+        lambda response: (
+            statuses.append(response.status) if urlsplit(response.url).path == "/api/feedback" else None
+        ),
+    )
+    try:
+        demo.open_page()
+        demo.launcher.click()
+        first = demo.ask(ANSWERABLE)
+        # The corpus's own undated document (its date is "unknown" or empty): no date shown.
+        assert first.locator(".miw-source-meta").inner_text() == "U.S. International Trade Administration"
+        second = demo.ask(FOLLOW_UP)
+        second.locator("button[aria-label='Good answer']").click()
+        sync_api.expect(second.locator(".miw-action-status")).to_have_text("Thanks for the feedback")
+        first.locator("button[aria-label='Bad answer']").click()
+        sync_api.expect(first.locator(".miw-action-status")).to_have_text("Thanks for the feedback")
+        assert statuses == [200, 200]
+        assert unreadable(demo) == {"light": [], "dark": []}
+        demo.screenshots_light_and_dark("phone-feedback")
+
+        conversation = demo.stored_conversation()
+        rows = {row.rating: row for row in list_feedback(Settings(data_dir=server_data), limit=2)}
+        assert set(rows) == {"up", "down"}
+        assert (rows["down"].question, rows["down"].answer) == (ANSWERABLE, conversation[1]["content"])
+        assert rows["down"].history == [] and not rows["down"].refused
+        assert rows["down"].citations[0]["n"] == 1
+        assert rows["down"].citations[0]["title"] == "Malaysia Critical Minerals Cooperation"
+        assert (rows["up"].question, rows["up"].answer) == (FOLLOW_UP, conversation[3]["content"])
+        assert rows["up"].history == [
+            {"role": "user", "content": ANSWERABLE},
+            {"role": "assistant", "content": conversation[1]["content"]},
+        ]
+
+        # Loaders give undated documents "unknown" or "": neither is shown; a real date is.
+        conversation[1]["citations"][0]["date"] = "unknown"
+        conversation[3]["citations"] = [
+            {**conversation[3]["citations"][0], "n": 1, "date": ""},
+            {**conversation[3]["citations"][0], "n": 2, "date": "2025-10-26"},
+        ]
+        demo.page.evaluate(
+            """conversation => sessionStorage.setItem(Object.keys(sessionStorage)
+                 .find(k => k.startsWith('market-intelligence-widget:')), JSON.stringify(conversation))""",
+            conversation,
+        )
+        demo.page.reload()
+        demo.page.wait_for_function("() => window.MarketIntelligenceWidget")
+        demo.page.evaluate("MarketIntelligenceWidget.open()")
+        first, second = demo.page.locator(ASSISTANT_DONE).nth(0), demo.page.locator(ASSISTANT_DONE).nth(1)
+        publisher = "U.S. International Trade Administration"
+        assert first.locator(".miw-source-meta").inner_text() == publisher
+        assert second.locator(".miw-source[data-n='1'] .miw-source-meta").inner_text() == publisher
+        assert (
+            second.locator(".miw-source[data-n='2'] .miw-source-meta").inner_text()
+            == f"{publisher} \u00b7 2025-10-26"
+        )
+        # The ratings survived the reload: shown, and not to be given twice.
+        for message, rating in ((first, "Bad answer"), (second, "Good answer")):
+            chosen = message.locator(f"button[aria-label='{rating}']")
+            assert chosen.get_attribute("aria-pressed") == "true" and chosen.is_disabled()
+            assert message.locator(".miw-thumb[aria-pressed='false']").is_disabled()
+        first.locator(".miw-text .miw-cite").first.click()
+        demo.screenshots_light_and_dark("phone-citation-opened")
         demo.assert_only_loopback()
     finally:
         demo.close()

@@ -205,6 +205,21 @@
       "M12 20h-5.5A2.5 2.5 0 0 1 4 17.5v-11A2.5 2.5 0 0 1 6.5 4H12",
       "M16.9 3.6a1.9 1.9 0 0 1 2.7 2.7l-7.1 7.1-3.5.8.8-3.5 7.1-7.1Z",
     ],
+    stop: ["M8 7h8a1 1 0 0 1 1 1v8a1 1 0 0 1-1 1H8a1 1 0 0 1-1-1V8a1 1 0 0 1 1-1Z"],
+    copy: [
+      "M9 9.5A1.5 1.5 0 0 1 10.5 8h8A1.5 1.5 0 0 1 20 9.5v9a1.5 1.5 0 0 1-1.5 1.5h-8A1.5 1.5 0 0 1 9 18.5v-9Z",
+      "M15 8V5.5A1.5 1.5 0 0 0 13.5 4h-8A1.5 1.5 0 0 0 4 5.5v9A1.5 1.5 0 0 0 5.5 16H9",
+    ],
+    check: ["M5 12.5l4.5 4.5L19 7.5"],
+    up: [
+      "M7 11v9H4.5A1.5 1.5 0 0 1 3 18.5v-6A1.5 1.5 0 0 1 4.5 11H7Z",
+      "M7 11l4-7a2 2 0 0 1 2.8 2.2L13 10h5.4a2 2 0 0 1 2 2.4l-1.3 6A2 2 0 0 1 17.1 20H7",
+    ],
+    down: [
+      "M17 13V4h2.5A1.5 1.5 0 0 1 21 5.5v6a1.5 1.5 0 0 1-1.5 1.5H17Z",
+      "M17 13l-4 7a2 2 0 0 1-2.8-2.2L11 14H5.6a2 2 0 0 1-2-2.4l1.3-6A2 2 0 0 1 6.9 4H17",
+    ],
+    chevron: ["M9 6l6 6-6 6"],
   };
 
   function isHttpUrl(value) {
@@ -254,7 +269,14 @@
       // Quota or storage disabled: keep the text, drop the (large) sources, then give up.
       try {
         var slim = toStore.map(function (m) {
-          return { role: m.role, content: m.content, refused: m.refused, error: m.error };
+          return {
+            role: m.role,
+            content: m.content,
+            refused: m.refused,
+            error: m.error,
+            stopped: m.stopped,
+            rating: m.rating,
+          };
         });
         window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(slim));
       } catch (e2) {
@@ -271,12 +293,16 @@
     }
   }
 
-  /** Previous completed turns, as the API expects them; failed turns are left out. */
-  function historyForRequest() {
+  /**
+   * Completed turns before messages[end] (default: all), as the API expects them, the
+   * latest that fit in `budget` characters; failed turns are left out.
+   */
+  function historyForRequest(end, budget) {
     var turns = [];
-    for (var i = 0; i < messages.length; i++) {
+    var last = end == null ? messages.length : end;
+    for (var i = 0; i < last; i++) {
       var m = messages[i];
-      var next = messages[i + 1];
+      var next = i + 1 < last ? messages[i + 1] : null;
       if (m.role === "user") {
         if (next && next.role === "assistant" && !next.error && next.content) {
           turns.push({ role: "user", content: m.content });
@@ -286,7 +312,8 @@
       }
     }
     turns = turns.slice(-MAX_HISTORY_MESSAGES);
-    while (turns.length && JSON.stringify(turns).length > MAX_BODY_CHARS - 4000) {
+    var limit = budget == null ? MAX_BODY_CHARS - 4000 : budget;
+    while (turns.length && JSON.stringify(turns).length > limit) {
       turns = turns.slice(2);
     }
     return turns;
@@ -299,8 +326,16 @@
   var isOpen = false;
   var busy = false;
   var controller = null;
+  var stopCurrent = null; // ends the answer being streamed, keeping what was shown
   var pendingResolvers = [];
   var ui = null;
+  var nextId = 0;
+
+  /** A fresh id for aria-controls inside the shadow root. */
+  function uid(prefix) {
+    nextId += 1;
+    return prefix + nextId;
+  }
 
   // ---------------------------------------------------------------------------------
   // Building the UI
@@ -395,8 +430,17 @@
       title: "Send (Enter)",
     });
     sendBtn.appendChild(icon(ICONS.send, 20));
+    // Takes the send button's place while an answer streams.
+    var stopBtn = el("button", {
+      type: "button",
+      className: "miw-stop",
+      "aria-label": "Stop answering",
+      title: "Stop answering",
+      hidden: true,
+    });
+    stopBtn.appendChild(icon(ICONS.stop, 20));
 
-    var form = el("form", { className: "miw-composer", novalidate: true }, [input, sendBtn]);
+    var form = el("form", { className: "miw-composer", novalidate: true }, [input, sendBtn, stopBtn]);
     var hint = el("p", {
       className: "miw-footnote",
       text: "Enter to send \u00b7 Shift+Enter for a new line",
@@ -428,6 +472,7 @@
       log: log,
       input: input,
       send: sendBtn,
+      stop: stopBtn,
       form: form,
       newBtn: newBtn,
       closeBtn: closeBtn,
@@ -442,6 +487,9 @@
     });
     newBtn.addEventListener("click", function () {
       newChat();
+    });
+    stopBtn.addEventListener("click", function () {
+      if (stopCurrent) stopCurrent();
     });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -540,8 +588,19 @@
       return;
     }
     node.setAttribute("data-state", "done");
-    if (typeof m.content === "string" && m.content) view.textNode.data = m.content;
-    markUnsupported(view, m.unsupported);
+    var text = typeof m.content === "string" ? m.content : "";
+    if (m.refused && !text) text = "I could not find this in the documents.";
+    var citations = (Array.isArray(m.citations) ? m.citations : []).filter(function (c) {
+      return c && typeof c === "object";
+    });
+    var sources = citations.length ? renderSources(citations, !!m.refused) : null;
+    renderAnswerText(view, text, m.unsupported, function (n) {
+      return sources && sources.has(n) ? citeButton(sources, n) : null;
+    });
+    if (m.stopped) {
+      node.setAttribute("data-stopped", "true");
+      view.bubble.appendChild(el("p", { className: "miw-stopped", text: "Stopped" }));
+    }
     (Array.isArray(m.notes) ? m.notes : []).forEach(function (note) {
       if (typeof note === "string" && note) {
         view.bubble.appendChild(el("p", { className: "miw-note", text: note }));
@@ -554,40 +613,223 @@
         el("p", { className: "miw-refusal-label", text: "Not in the documents" }),
         view.bubble.firstChild
       );
-      if (!view.textNode.data) {
-        view.textNode.data = "I could not find this in the documents.";
-      }
       var topics = (m.closest_topics || []).filter(function (t) {
         return typeof t === "string" && t.trim();
       });
       if (topics.length) view.bubble.appendChild(renderTopics(topics));
     }
-    var citations = Array.isArray(m.citations) ? m.citations : [];
-    if (citations.length) view.bubble.appendChild(renderSources(citations, !!m.refused));
+    if (sources) view.bubble.appendChild(sources.node);
+    if (text) node.appendChild(renderActions(m, citations));
   }
 
-  /** Sentences that no cited source supports get a visible mark (text stays text). */
-  function markUnsupported(view, sentences) {
-    if (!Array.isArray(sentences) || !sentences.length) return;
-    var text = view.textNode.data;
+  /**
+   * The answer text: sentences no cited source supports get a visible mark, and each [n]
+   * naming a source becomes a button (from `cite(n)`, null for other numbers). Text only.
+   */
+  function renderAnswerText(view, text, unsupported, cite) {
     var fragment = document.createDocumentFragment();
     var cursor = 0;
-    sentences.forEach(function (sentence) {
+    (Array.isArray(unsupported) ? unsupported : []).forEach(function (sentence) {
+      if (typeof sentence !== "string" || !sentence) return;
       var start = text.indexOf(sentence, cursor);
       if (start < 0) return;
-      fragment.appendChild(document.createTextNode(text.slice(cursor, start)));
-      var span = el("span", {
-        className: "miw-unsupported",
-        title: "No cited source supports this sentence",
-        text: sentence,
-      });
+      appendCited(fragment, text.slice(cursor, start), cite);
+      var span = el("span", { className: "miw-unsupported", title: "No cited source supports this sentence" });
+      appendCited(span, sentence, cite);
       fragment.appendChild(span);
       fragment.appendChild(el("span", { className: "miw-unsupported-label", text: " (unsupported)" }));
       cursor = start + sentence.length;
     });
-    fragment.appendChild(document.createTextNode(text.slice(cursor)));
+    appendCited(fragment, text.slice(cursor), cite);
     view.text.textContent = "";
     view.text.appendChild(fragment);
+  }
+
+  /** `text` into `parent` as text nodes, with each [n] that `cite(n)` knows as its button. */
+  function appendCited(parent, text, cite) {
+    var marker = /\[(\d{1,3})\]/g;
+    var pos = 0;
+    var match;
+    while ((match = marker.exec(text))) {
+      var button = cite(parseInt(match[1], 10));
+      if (!button) continue;
+      // The marker stays on the line of the word before it (the sentence it closes).
+      var before = text.slice(pos, match.index);
+      var lastWord = /\S+ ?$/.exec(before);
+      var cut = lastWord ? lastWord.index : before.length;
+      if (cut > 0) parent.appendChild(document.createTextNode(before.slice(0, cut)));
+      parent.appendChild(el("span", { className: "miw-cite-wrap" }, [document.createTextNode(before.slice(cut)), button]));
+      pos = match.index + match[0].length;
+    }
+    if (pos < text.length) parent.appendChild(document.createTextNode(text.slice(pos)));
+  }
+
+  /** An inline [n]: opens the sources, scrolls to source n and gives it the focus. */
+  function citeButton(sources, n) {
+    var button = el("button", {
+      type: "button",
+      className: "miw-cite",
+      "aria-label": "Source " + n + ": " + sources.title(n),
+      title: sources.title(n),
+      text: "[" + n + "]",
+    });
+    button.addEventListener("click", function () {
+      sources.show(n);
+    });
+    return button;
+  }
+  // ---------------------------------------------------------------------------------
+  // Copy and thumbs under an answer
+
+  /** The answer as plain text with its numbered sources (what "Copy" puts on the clipboard). */
+  function plainAnswer(m, citations) {
+    var text = str(m.content).trim();
+    if (!citations.length) return text;
+    var lines = [text, "", m.refused ? "Closest passages:" : "Sources:"];
+    citations.forEach(function (c, index) {
+      var meta = citationMeta(c);
+      lines.push("[" + citationNumber(c, index) + "] " + citationTitle(c) + (meta ? " \u2014 " + meta : ""));
+      var source = str(c.source).trim();
+      if (source && source !== citationTitle(c)) lines.push("    " + source);
+    });
+    return lines.join("\n");
+  }
+
+  /** Clipboard API where the page is a secure context, else the older copy command. */
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = el("textarea", { className: "miw-copy-buffer", readonly: true, "aria-hidden": "true" });
+      area.value = text;
+      ui.root.appendChild(area);
+      area.select();
+      var copied = false;
+      try {
+        copied = document.execCommand("copy");
+      } catch (e) {
+        copied = false;
+      }
+      ui.root.removeChild(area);
+      if (copied) resolve();
+      else reject(new Error("copy refused"));
+    });
+  }
+
+  function actionButton(className, label, iconName) {
+    var button = el("button", { type: "button", className: "miw-action " + className, "aria-label": label, title: label });
+    button.appendChild(icon(ICONS[iconName], 16));
+    return button;
+  }
+
+  function renderActions(m, citations) {
+    var copy = actionButton("miw-copy", "Copy answer", "copy");
+    var up = actionButton("miw-thumb", "Good answer", "up");
+    var down = actionButton("miw-thumb", "Bad answer", "down");
+    up.setAttribute("data-rating", "up");
+    down.setAttribute("data-rating", "down");
+    var status = el("span", { className: "miw-action-status", role: "status" });
+    var statusTimer = null;
+    function say(text, clearAfter) {
+      clearTimeout(statusTimer);
+      status.textContent = text;
+      if (clearAfter) {
+        statusTimer = setTimeout(function () {
+          status.textContent = "";
+        }, clearAfter);
+      }
+    }
+    copy.addEventListener("click", function () {
+      copyText(plainAnswer(m, citations)).then(
+        function () {
+          say("Copied", 2500);
+        },
+        function () {
+          say("Could not copy: select the text instead", 4000);
+        }
+      );
+    });
+    var thumbs = [up, down];
+    function showRating(rating) {
+      thumbs.forEach(function (button) {
+        var chosen = button.getAttribute("data-rating") === rating;
+        button.setAttribute("aria-pressed", chosen ? "true" : "false");
+        button.disabled = !!rating; // one rating per answer, stored once
+      });
+    }
+    showRating(m.rating === "up" || m.rating === "down" ? m.rating : null);
+    thumbs.forEach(function (button) {
+      button.addEventListener("click", function () {
+        var rating = button.getAttribute("data-rating");
+        thumbs.forEach(function (b) {
+          b.disabled = true;
+        });
+        say("Sending\u2026");
+        sendFeedback(m, rating, citations).then(function (error) {
+          if (error) {
+            showRating(null);
+            say(error);
+            return;
+          }
+          m.rating = rating;
+          saveMessages();
+          showRating(rating);
+          say("Thanks for the feedback");
+        });
+      });
+    });
+    return el("div", { className: "miw-actions" }, [copy, up, down, status]);
+  }
+
+  /** The citation fields the feedback keeps, without quotes when the body would be too big. */
+  function feedbackCitations(citations, withQuotes) {
+    return citations.map(function (c, index) {
+      var kept = { n: citationNumber(c, index), title: str(c.title), source: str(c.source) };
+      ["publisher", "date", "page", "chunk_id", "path"].forEach(function (name) {
+        if (c[name] != null) kept[name] = c[name];
+      });
+      if (withQuotes) kept.quote = str(c.quote);
+      return kept;
+    });
+  }
+
+  /**
+   * POST a thumb to /api/feedback with the question, the answer and the conversation before
+   * it (as the chat stores them); resolves to an error message, or "" once stored.
+   */
+  function sendFeedback(m, rating, citations) {
+    var index = messages.indexOf(m);
+    var asked = index > 0 ? messages[index - 1] : null;
+    if (!asked || asked.role !== "user") return Promise.resolve("This answer can no longer be rated.");
+    var payload = {
+      rating: rating,
+      question: asked.content,
+      answer: str(m.content),
+      history: [],
+      citations: feedbackCitations(citations, true),
+      refused: !!m.refused,
+    };
+    if (JSON.stringify(payload).length > MAX_BODY_CHARS - 4000) {
+      payload.citations = feedbackCitations(citations, false);
+    }
+    payload.history = historyForRequest(index - 1, MAX_BODY_CHARS - JSON.stringify(payload).length);
+    return post("api/feedback", JSON.stringify(payload), "application/json", null).then(
+      function (response) {
+        if (response.ok) return "";
+        return response
+          .json()
+          .catch(function () {
+            return null;
+          })
+          .then(function (data) {
+            return httpErrorMessage(response, data);
+          });
+      },
+      function () {
+        return "Could not send the feedback. Check your connection and try again.";
+      }
+    );
   }
 
   function renderTopics(topics) {
@@ -612,13 +854,44 @@
     ]);
   }
 
+  /** A document's date as shown: empty for undated ones ("" or "unknown" from the loaders). */
+  function shownDate(value) {
+    var date = str(value).trim();
+    return /^(unknown|n\/?a|none|null|undated|n\.d\.)$/i.test(date) ? "" : date;
+  }
+
+  function citationNumber(c, index) {
+    var n = parseInt(c.n, 10);
+    return n > 0 ? n : index + 1;
+  }
+
+  function citationTitle(c) {
+    return str(c.title).trim() || str(c.source).trim() || "Untitled document";
+  }
+
+  /** Publisher, date (if any) and page of a citation, for its sources line and the copy. */
+  function citationMeta(c) {
+    var meta = [];
+    if (str(c.publisher).trim()) meta.push(str(c.publisher).trim());
+    if (shownDate(c.date)) meta.push(shownDate(c.date));
+    if (c.page != null && c.page !== "") meta.push("p. " + str(c.page));
+    return meta.join(" \u00b7 ");
+  }
+
+  /** Sources open by default when there are one or two; a longer list starts folded. */
+  var SOURCES_OPEN_UP_TO = 2;
+
+  /**
+   * The numbered sources as a disclosure: its node, and has(n) / title(n) / show(n) for the
+   * inline [n] buttons (show opens the list, scrolls to source n and focuses it).
+   */
   function renderSources(citations, refused) {
-    var list = el("ol", { className: "miw-sources-list" });
+    var listId = uid("miw-sources-");
+    var list = el("ol", { className: "miw-sources-list", id: listId });
+    var items = {};
     citations.forEach(function (c, index) {
-      if (!c || typeof c !== "object") return;
-      var n = parseInt(c.n, 10);
-      if (!(n > 0)) n = index + 1;
-      var title = str(c.title).trim() || str(c.source).trim() || "Untitled document";
+      var n = citationNumber(c, index);
+      var title = citationTitle(c);
       var titleNode;
       if (isHttpUrl(c.source)) {
         titleNode = el("a", {
@@ -631,28 +904,60 @@
       } else {
         titleNode = el("span", { className: "miw-source-title", text: title });
       }
-      var meta = [];
-      if (str(c.publisher).trim()) meta.push(str(c.publisher).trim());
-      var date = str(c.date).trim();
-      if (date && !/^(unknown|n\/?a|none|null|undated|n\.d\.)$/i.test(date)) meta.push(date);
-      if (c.page != null && c.page !== "") meta.push("p. " + str(c.page));
+      var meta = citationMeta(c);
       var children = [
         el("div", { className: "miw-source-head" }, [
           el("span", { className: "miw-source-n", text: "[" + n + "]" }),
           titleNode,
         ]),
       ];
-      if (meta.length) children.push(el("p", { className: "miw-source-meta", text: meta.join(" \u00b7 ") }));
+      if (meta) children.push(el("p", { className: "miw-source-meta", text: meta }));
       if (!isHttpUrl(c.source) && str(c.source).trim() && str(c.source).trim() !== title) {
         children.push(el("p", { className: "miw-source-path", text: str(c.source).trim() }));
       }
       if (str(c.quote).trim()) children.push(renderQuote(c));
-      list.appendChild(el("li", { className: "miw-source", "data-n": String(n) }, children));
+      var item = el("li", { className: "miw-source", "data-n": String(n), tabindex: "-1" }, children);
+      if (!items[n]) items[n] = { node: item, title: title };
+      list.appendChild(item);
     });
-    return el("div", { className: "miw-sources" }, [
-      el("p", { className: "miw-sources-title", text: refused ? "Closest passages" : "Sources" }),
-      list,
-    ]);
+    var label = (refused ? "Closest passages" : "Sources") + " (" + citations.length + ")";
+    var chevron = icon(ICONS.chevron, 14);
+    chevron.setAttribute("class", "miw-chevron");
+    var toggle = el("button", {
+      type: "button",
+      className: "miw-sources-toggle miw-sources-title",
+      "aria-controls": listId,
+    });
+    toggle.appendChild(chevron);
+    toggle.appendChild(document.createTextNode(label));
+    function setOpen(open) {
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      list.hidden = !open;
+    }
+    setOpen(citations.length <= SOURCES_OPEN_UP_TO);
+    toggle.addEventListener("click", function () {
+      setOpen(list.hidden);
+    });
+    return {
+      node: el("div", { className: "miw-sources" }, [toggle, list]),
+      has: function (n) {
+        return Object.prototype.hasOwnProperty.call(items, n);
+      },
+      title: function (n) {
+        return items[n].title;
+      },
+      show: function (n) {
+        setOpen(true);
+        var item = items[n].node;
+        var log = ui.log;
+        log.scrollTop += item.getBoundingClientRect().top - log.getBoundingClientRect().top - 12;
+        item.focus({ preventScroll: true });
+        // Restart the highlight even when the same source is shown twice in a row.
+        item.classList.remove("miw-source-target");
+        void item.offsetWidth;
+        item.classList.add("miw-source-target");
+      },
+    };
   }
 
   /** Highlight spans relative to the quote, clipped and merged. */
@@ -768,7 +1073,7 @@
       scrollToBottom(true);
     }
     if (!busy) ui.input.focus();
-    else ui.panel.focus({ preventScroll: true });
+    else ui.stop.focus({ preventScroll: true });
   }
 
   function close() {
@@ -782,6 +1087,7 @@
   }
 
   function newChat() {
+    stopCurrent = null;
     if (controller) controller.abort();
     messages = [];
     clearMessages();
@@ -796,16 +1102,21 @@
     busy = value;
     ui.root.setAttribute("data-busy", value ? "true" : "false");
     ui.log.setAttribute("aria-busy", value ? "true" : "false");
-    if (value && ui.shadow.activeElement === ui.input) {
-      // Keep focus inside the widget while the textarea is disabled.
-      ui.panel.focus({ preventScroll: true });
+    var typing = ui.shadow.activeElement === ui.input;
+    ui.send.hidden = value;
+    ui.stop.hidden = !value;
+    if (value && typing) {
+      // The textarea is disabled while the answer streams: the focus moves to the stop
+      // button next to it, so a keyboard user can stop the answer with Enter or Space.
+      ui.stop.focus({ preventScroll: true });
     }
     ui.input.disabled = value;
     ui.send.disabled = value;
     if (!value) {
       // Give the textarea back its focus if it had it (focus is parked on the panel).
       var inWidget = ui.shadow.activeElement;
-      if (isOpen && (inWidget === ui.panel || (!inWidget && document.activeElement === document.body))) {
+      var parked = inWidget === ui.panel || inWidget === ui.stop;
+      if (isOpen && (parked || (!inWidget && document.activeElement === document.body))) {
         ui.input.focus({ preventScroll: true });
       }
       var resolvers = pendingResolvers;
@@ -870,7 +1181,8 @@
     var detail = errorMessageFromBody(body);
     if (window.console && typeof window.console.error === "function") {
       window.console.error(
-        "[Market Intelligence widget] " + BASE + "api/ask refused this page (HTTP " + response.status +
+        "[Market Intelligence widget] " + (response.url || BASE + "api/ask") + " refused this page (HTTP " +
+          response.status +
           (type ? " " + type : "") + ")" + (detail ? ": " + detail : ".") + "\n" + fix
       );
     }
@@ -897,9 +1209,8 @@
     return "The assistant could not answer (HTTP " + status + ").";
   }
 
-  /** Parse an SSE stream from a fetch Response, calling onEvent(name, data) per event. */
-  function readEventStream(response, onEvent) {
-    var reader = response.body.getReader();
+  /** Parse an SSE stream from a body reader, calling onEvent(name, data) per event. */
+  function readEventStream(reader, onEvent) {
     var decoder = new TextDecoder("utf-8");
     var buffer = "";
 
@@ -964,6 +1275,21 @@
     return pump();
   }
 
+  /** POST `body` (JSON text) to BASE + `path` with the widget's key, as a CORS request. */
+  function post(path, body, accept, abortController) {
+    var headers = { "Content-Type": "application/json", Accept: accept };
+    if (config.key) headers["X-API-Key"] = config.key;
+    return fetch(BASE + path, {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      cache: "no-store",
+      headers: headers,
+      body: body,
+      signal: abortController ? abortController.signal : undefined,
+    });
+  }
+
   function send(question) {
     if (busy) return Promise.resolve();
     question = str(question).trim().slice(0, MAX_QUESTION_CHARS);
@@ -983,12 +1309,16 @@
     var local = typeof AbortController === "function" ? new AbortController() : null;
     controller = local;
 
-    function finish(error) {
+    /** The answer's final state: complete, an error message, or stopped by the visitor. */
+    function finish(error, stopped) {
       if (finished) return;
       finished = true;
       if (controller === local) controller = null;
+      if (stopCurrent === stop) stopCurrent = null;
       if (error) {
         result = { role: "assistant", content: error, error: true };
+      } else if (stopped) {
+        result.stopped = true; // keeps exactly the text the visitor saw
       }
       messages.push(result);
       saveMessages();
@@ -998,19 +1328,16 @@
       setBusy(false);
     }
 
-    var headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
-    if (config.key) headers["X-API-Key"] = config.key;
+    var reader = null;
+    function stop() {
+      finish(null, true);
+      if (local) local.abort(); // the server sees the connection close
+      if (reader) reader.cancel().catch(function () {}); // and nothing more is read
+    }
+    stopCurrent = stop;
 
     var body = JSON.stringify({ question: question, history: history, stream: true });
-    return fetch(BASE + "api/ask", {
-      method: "POST",
-      mode: "cors",
-      credentials: "omit",
-      cache: "no-store",
-      headers: headers,
-      body: body,
-      signal: local ? local.signal : undefined,
-    })
+    return post("api/ask", body, "text/event-stream", local)
       .then(function (response) {
         var type = (response.headers.get("Content-Type") || "").toLowerCase();
         if (!response.ok) {
@@ -1033,7 +1360,8 @@
             finish(null);
           });
         }
-        return readEventStream(response, function (name, data) {
+        reader = response.body.getReader();
+        return readEventStream(reader, function (name, data) {
           if (finished || controller !== local) return;
           data = data || {};
           if (name === "token") {
