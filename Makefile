@@ -18,7 +18,7 @@ run: ingest ## Set up, ingest corpus/ and serve the chat on http://127.0.0.1:786
 	$(BIN)/assistant serve --host 127.0.0.1 --port 7860
 
 test: ingest ## Set up, run the whole test suite, then the quality gates of both question sets
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(BIN)/assistant eval --out evals/reports/latest
 	$(BIN)/assistant eval --set evals/user-questions.jsonl --out evals/reports/latest-user-questions
 

@@ -124,16 +124,40 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("corpus-index"))
+def corpus_settings(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Settings:
+    """A data directory holding an index of corpus/, built once per test run.
+
+    Under pytest-xdist every worker needs its own copy (Chroma is not process-safe), but
+    embedding the corpus twice costs a minute: the first worker builds it in the run's
+    shared temp folder under a file lock and every worker copies it, lock files left out.
+    """
+    own = tmp_path_factory.mktemp("corpus-index")
+    if worker_id == "master":  # not under xdist
+        _ingest_corpus(own)
+        return Settings(data_dir=own)
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "corpus-index-shared"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / ".built").exists():
+            _ingest_corpus(shared)
+            (shared / ".built").touch()
+    shutil.copytree(
+        shared, own, dirs_exist_ok=True, ignore=shutil.ignore_patterns("assistant.lock*", ".built")
+    )
+    return Settings(data_dir=own)
+
+
+def _ingest_corpus(data_dir: Path) -> None:
+    """Index corpus/ into `data_dir` (Chroma has written it to disk when ingest returns)."""
+    report = Assistant(Settings(data_dir=data_dir)).ingest([CORPUS])
+    assert not report.errors, report.errors
 
 
 @pytest.fixture(scope="session")
 def corpus_assistant(corpus_settings: Settings) -> Assistant:
     """A warmed `Assistant` over the real corpus/, shared by read-only tests."""
     assistant = Assistant(corpus_settings)
-    report = assistant.ingest([CORPUS])
-    assert not report.errors, report.errors
     assistant.warm_up()
     return assistant
 
