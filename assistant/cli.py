@@ -30,7 +30,8 @@ from assistant.cli_common import (
 from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
 from assistant.embeddings import SentenceTransformerEmbeddings
-from assistant.index import DataDirError, DropReport, IngestReport, counted
+from assistant.index import DataDirError, DropReport, IndexHealth, IngestReport, announce_server, counted
+from assistant.remote import Reader, open_reader
 from assistant.retrieval import UNDATED_NOTE_START, Filters
 from assistant.service import Assistant, InvalidQuestion
 
@@ -228,9 +229,10 @@ def sources(
 ) -> None:
     """List indexed documents: title, date, chunks; and whether the index agrees with its
     records (problems go to stderr, so --json stays JSON)."""
-    with open_assistant("sources") as assistant:
+    with open_reader(state.settings, "sources") as assistant:
         listed = assistant.sources()
-        health = assistant.corpus.check()
+        # Through a server (it holds the directory), its index is not checked from here.
+        health = assistant.corpus.check() if isinstance(assistant, Assistant) else IndexHealth()
     for problem in health.problems():
         errors.print(f"[yellow]Index out of step:[/] {escape(problem)}", soft_wrap=True)
     if as_json:
@@ -290,7 +292,7 @@ def ask(
     filters = make_filters(source or [], publisher or [], date_from, date_to, include_undated)
     if (question is None) == (file is None):
         raise fail("Give either a QUESTION or --file QUESTIONS.jsonl.", code=2)
-    with open_assistant("ask") as assistant:
+    with open_reader(state.settings, "ask") as assistant:
         if file is not None:
             if not file.exists():
                 raise fail(f"No such file: {file}")
@@ -342,7 +344,7 @@ def make_filters(
         raise fail(f"Bad filter {field}: {problem['msg']}", code=2) from None
 
 
-def ask_many(assistant: Assistant, file: Path, filters: Filters) -> None:
+def ask_many(assistant: Reader, file: Path, filters: Filters) -> None:
     """Answer every line of a JSONL file in one process; a bad line gets an `error` line."""
     with file.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -354,7 +356,7 @@ def ask_many(assistant: Assistant, file: Path, filters: Filters) -> None:
             sys.stdout.flush()
 
 
-def _answer_line(assistant: Assistant, line: str, number: int, filters: Filters) -> dict[str, Any]:
+def _answer_line(assistant: Reader, line: str, number: int, filters: Filters) -> dict[str, Any]:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
@@ -453,6 +455,7 @@ def serve(
         console.print(application.state.policy.describe(), soft_wrap=True)
         if not stats["documents"]:
             errors.print("[yellow]No documents are indexed: run `assistant ingest corpus/`.[/]")
+        announce_server(state.settings, host, port)  # `ask` and `sources` now come here
         uvicorn.run(application, host=host, port=port, log_level="warning")
 
 

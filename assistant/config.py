@@ -169,6 +169,13 @@ class Settings(BaseSettings):
             "open without keys (a JSON list). Guards against DNS rebinding."
         ),
     )
+    api_key: SecretStr | None = Field(
+        None,
+        description=(
+            "A server key (`assistant keys create --server`) that `assistant ask` and `sources` "
+            "send when a local server that needs keys holds the data directory."
+        ),
+    )
 
     @property
     def answerer(self) -> str:
