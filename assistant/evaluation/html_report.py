@@ -50,6 +50,7 @@ LABELS = {
     "answers.evidence_in_answer": "Evidence in answer",
     "answers.token_f1": "Token F1",
     "answers.semantic_similarity": "Semantic similarity",
+    "citations.right_document": "Right document cited",
     "citations.recall": "Citation recall",
     "citations.precision": "Citation precision",
     "refusals.recall": "Refusal recall",
@@ -132,7 +133,7 @@ def render_report(report: dict[str, Any], comparison: dict[str, Any] | None = No
     questions = [_question_view(q) for q in report.get("questions") or []]
     context = {
         "report": _header_view(report),
-        "metric_groups": _metric_groups(report),
+        "metric_groups": metric_groups(report),
         "charts": _charts(report),
         "types": _type_rows(report),
         "type_columns": [label for _, label in TYPE_COLUMNS],
@@ -254,7 +255,7 @@ def _group_of(name: str) -> str:
     return prefix if prefix in dict(GROUPS) else "other"
 
 
-def _when(created_at: Any) -> str:
+def readable_time(created_at: Any) -> str:
     """2026-11-27T17:55:25+0000 -> 27 Nov 2026, 17:55:25 UTC+00:00; anything else as is."""
     if not created_at:
         return "–"
@@ -351,7 +352,7 @@ def _header_view(report: dict[str, Any]) -> dict[str, Any]:
     questions = report.get("questions") or []
     return {
         "created_at": str(report.get("created_at") or ""),
-        "when": _when(report.get("created_at")),
+        "when": readable_time(report.get("created_at")),
         "golden_set": str(report.get("golden_set") or "–"),
         "version": report.get("version"),
         "settings": [_setting_view(key, value) for key, value in settings.items()],
@@ -363,9 +364,30 @@ def _header_view(report: dict[str, Any]) -> dict[str, Any]:
         "passed": bool(gate.get("passed", not failures)),
         "bounds": bounds,
         "failures": failures,
-        "questions_failed": sum(not q.get("passed", not q.get("failed")) for q in questions),
-        "questions_run": len(questions),
+        "explanation": gate_explanation(report),
+        "any_failed": not all(q.get("passed", not q.get("failed")) for q in questions),
     }
+
+
+def gate_explanation(report: dict[str, Any]) -> str:
+    """What the verdict means, in a sentence or two: a PASS next to failed questions reads
+    as a contradiction unless it says that the gate judges the set's metrics."""
+    gate = report.get("gate") or {}
+    thresholds = report.get("thresholds") or {}
+    bounded = bool(thresholds.get("minimum") or thresholds.get("maximum"))
+    questions = report.get("questions") or []
+    failed = sum(not q.get("passed", not q.get("failed")) for q in questions)
+    judged = "the gate judges the metrics of the whole set, not each question."
+    if not bounded:
+        verdict = "No thresholds were set, so the gate cannot fail."
+    elif gate.get("passed", not gate.get("failures")):
+        verdict = f"PASS means every threshold was met: {judged}"
+    else:
+        verdict = f"FAIL means at least one metric missed its threshold: {judged}"
+    if failed:
+        even_so = "Even so, " if bounded and gate.get("passed") else ""
+        return f"{verdict} {even_so}{failed} of {len(questions)} questions failed at least one check."
+    return f"{verdict} Every question passed its checks." if questions else verdict
 
 
 def _setting_view(key: str, value: Any) -> dict[str, Any]:
@@ -397,7 +419,7 @@ def _status(value: Any, minimum: float | None, maximum: float | None) -> str | N
     return "pass"
 
 
-def _metric_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
+def metric_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
     metrics = dict(report.get("metrics") or {})
     thresholds = report.get("thresholds") or {}
     for name in [*(thresholds.get("minimum") or {}), *(thresholds.get("maximum") or {})]:
@@ -584,8 +606,8 @@ def _comparison_view(comparison: dict[str, Any], link_questions: bool) -> dict[s
         )
     return {
         "old_created_at": str(old.get("created_at") or "the previous run"),
-        "old_when": _when(old.get("created_at")),
-        "new_when": _when(new.get("created_at")),
+        "old_when": readable_time(old.get("created_at")),
+        "new_when": readable_time(new.get("created_at")),
         "settings": settings,
         "deltas": deltas,
         "counts": {d: sum(x["direction"] == d for x in deltas) for d in ("better", "worse", "same")},
@@ -634,7 +656,20 @@ def _no_data(axes: Any, message: str) -> None:
     )
 
 
+# What the charts are drawn from.
+CHART_INPUTS = ("metrics", "thresholds", "by_type", "latency_samples")
+
+
 def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's charts; drawn once per report (the Quality tab shows the charts of the
+    report it has just written, which drew them already)."""
+    key = json.dumps({name: report.get(name) for name in CHART_INPUTS}, default=str)
+    return [dict(chart) for chart in _drawn_charts(key)]
+
+
+@functools.lru_cache(maxsize=4)
+def _drawn_charts(chart_inputs: str) -> tuple[dict[str, Any], ...]:
+    report = json.loads(chart_inputs)
     from matplotlib import rc_context
 
     with rc_context(
@@ -646,7 +681,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
             "svg.fonttype": "none",
         }
     ):
-        return [
+        return (
             {
                 "title": "Quality metrics against their thresholds",
                 "uri": _quality_chart(report),
@@ -667,7 +702,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "refusal recall and false refusal rate.",
                 "wide": True,
             },
-        ]
+        )
 
 
 def _quality_chart(report: dict[str, Any]) -> str:
