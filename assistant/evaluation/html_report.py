@@ -60,7 +60,7 @@ LABELS = {
 
 # Definitions of the counts, which the report's own definitions do not cover.
 COUNT_DEFINITIONS = {
-    "questions": "Questions in the golden set.",
+    "questions": "Questions in the evaluated set.",
     "answerable": "Questions the documents answer.",
     "out_of_scope": "Questions the documents do not answer: the assistant should refuse them.",
 }
