@@ -29,6 +29,7 @@ from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.documents import LoadError, load_paths
 from assistant.embeddings import make_embeddings
+from assistant.lexical import LexicalIndex
 
 SOURCE_KEY = "path"  # one file = one source in the record manager
 CHUNKS_PER_INDEX_CALL = 64
@@ -356,6 +357,8 @@ class CorpusIndex:
         self.vector_store = make_vector_store(settings)
         self.record_manager = make_record_manager(settings)
         self.embeddings = make_embeddings(settings)
+        # BM25 over the same chunks, saved beside the store; ingest, delete and drop keep it in step.
+        self.lexical = LexicalIndex(settings.data_dir / "lexical", self)
 
     def ingest(
         self,
@@ -408,6 +411,7 @@ class CorpusIndex:
                 report.chunks_deleted += self._delete_path(path)
                 report.files_deleted.append(path)
         report.texts_embedded = self.embeddings.texts_embedded - embedded_before
+        self.lexical.sync()
         return report
 
     def _chunks(self, document: Document) -> list[Document]:
@@ -467,6 +471,14 @@ class CorpusIndex:
                 return
             yield page
             offset += len(page["ids"])
+
+    def count(self) -> int:
+        """How many chunks are stored (one cheap call, whatever the size)."""
+        return self.vector_store._collection.count()  # LangChain's Chroma has no public count
+
+    def chunks_by_id(self, ids: list[str]) -> list[Document]:
+        """The stored chunks with these ids (at most `PAGE_SIZE`), text and metadata."""
+        return _documents(self.vector_store.get(ids=ids, include=["documents", "metadatas"]))
 
     def stored_ids(self) -> set[str]:
         """Ids of every chunk in the store, read without their texts or vectors."""
@@ -546,6 +558,7 @@ class CorpusIndex:
         records = self.records()
         chunks = len(self.stored_ids())
         self.vector_store.reset_collection()
+        self.lexical.reset()
         keys = list(records)
         for start in range(0, len(keys), PAGE_SIZE):
             self.record_manager.delete_keys(keys[start : start + PAGE_SIZE])
@@ -563,6 +576,7 @@ class CorpusIndex:
         matches = sorted(by_url | ({source, Path(source).resolve().as_posix()} & known))
         for path in matches:
             self._delete_path(path)
+        self.lexical.sync()
         return matches
 
     def _delete_path(self, path: str) -> int:
@@ -594,11 +608,13 @@ class CorpusIndex:
         return sorted(by_path.values(), key=lambda info: (-dates[info.path], info.title))
 
     def all_chunks(self) -> list[Document]:
-        """Every chunk with its id, for the BM25 index and for passage lookups."""
-        return [
-            Document(id=chunk_id, page_content=text, metadata=metadata)
-            for page in self._pages(["documents", "metadatas"])
-            for chunk_id, text, metadata in zip(
-                page["ids"], page["documents"], page["metadatas"], strict=True
-            )
-        ]
+        """Every chunk with its id, read page by page (retrieval reads the lexical index instead)."""
+        return [chunk for page in self._pages(["documents", "metadatas"]) for chunk in _documents(page)]
+
+
+def _documents(page: dict) -> list[Document]:
+    """The Documents of one Chroma `get` result."""
+    return [
+        Document(id=chunk_id, page_content=text, metadata=metadata)
+        for chunk_id, text, metadata in zip(page["ids"], page["documents"], page["metadatas"], strict=True)
+    ]

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: BM25 (rank_bm25) and dense vectors (Chroma), fused by reciprocal rank.
+"""Hybrid retrieval: BM25 (the saved `LexicalIndex`) and dense vectors (Chroma), fused by
+reciprocal rank.
 
 Lexical search finds names and numbers ("SST", "6.1 percent") that embeddings blur;
 dense search finds paraphrases ("ban on shipping raw ore abroad"). Fusing ranks, not
@@ -9,15 +10,15 @@ the answer does not cite the same paragraph twice.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
 from assistant.index import CorpusIndex
@@ -180,37 +181,21 @@ class HybridRetriever(BaseRetriever):
 
     corpus: CorpusIndex
     settings: Settings
-    _chunks: list[Document] = PrivateAttr(default_factory=list)
-    _bm25: Any = PrivateAttr(default=None)
-    _vocabulary: Vocabulary = PrivateAttr(default_factory=Vocabulary)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def refresh(self) -> None:
-        """(Re)build the BM25 index from what is stored; call after every ingest."""
-        from rank_bm25 import BM25Okapi
-
-        chunks = self.corpus.all_chunks()
-        term_lists = [terms(chunk.page_content) for chunk in chunks]
-        bm25 = BM25Okapi(term_lists) if chunks else None
-        # Users name documents by their publisher too ("ITA's guide", "USTR's fact sheet").
-        vocabulary = Vocabulary.build(
-            (f"{chunk.page_content}\n{chunk.metadata.get('publisher', '')}" for chunk in chunks), term_lists
-        )
-        with self._lock:
-            self._chunks, self._bm25, self._vocabulary = chunks, bm25, vocabulary
+        """Load the saved lexical index (rebuilt only when missing or out of step with the
+        store). Ingest and delete keep it up to date, so after the first call this
+        reads nothing."""
+        self.corpus.lexical.open()
 
     @property
     def vocabulary(self) -> Vocabulary:
-        """The corpus's terms, names and abbreviations (as of the last refresh)."""
-        return self._vocabulary
+        """The corpus's terms, names and abbreviations (saved with the lexical index)."""
+        return self.corpus.lexical.vocabulary
 
     @property
     def chunk_count(self) -> int:
-        return len(self._chunks)
-
-    def chunks(self) -> list[Document]:
-        """Every indexed chunk (as loaded at the last refresh)."""
-        return list(self._chunks)
+        return self.corpus.lexical.count
 
     def retrieve(self, query: str, filters: Filters | None = None, k: int | None = None) -> list[Passage]:
         """The `k` best passages for `query`, best first, duplicates collapsed."""
@@ -239,13 +224,11 @@ class HybridRetriever(BaseRetriever):
             return 0
         others = filters.without_dates()
         keys = others.source_keys()
-        with self._lock:
-            chunks = self._chunks
         return len(
             {
-                chunk.metadata.get("path")
-                for chunk in chunks
-                if not int(chunk.metadata.get("date_sort") or 0) and others.matches(chunk.metadata, keys)
+                metadata.get("path")
+                for metadata in self.corpus.lexical.filter_fields()
+                if not int(metadata.get("date_sort") or 0) and others.matches(metadata, keys)
             }
         )
 
@@ -270,22 +253,11 @@ class HybridRetriever(BaseRetriever):
         return passages
 
     def _lexical(self, query: str, filters: Filters | None) -> list[Passage]:
-        with self._lock:
-            chunks, bm25 = self._chunks, self._bm25
-        query_terms = terms(query)
-        if bm25 is None or not query_terms:
-            return []
-        scores = bm25.get_scores(query_terms)
-        source_keys = filters.source_keys() if filters else None
-        order = sorted(range(len(chunks)), key=lambda i: scores[i], reverse=True)
-        passages: list[Passage] = []
-        for i in order:
-            if scores[i] <= 0 or len(passages) >= self.settings.fetch_k:
-                break
-            if filters and not filters.matches(chunks[i].metadata, source_keys):
-                continue
-            passage = Passage.from_chunk(chunks[i])
-            passage.bm25_score = float(scores[i])
+        accept = partial(filters.matches, source_keys=filters.source_keys()) if filters else None
+        passages = []
+        for chunk, score in self.corpus.lexical.search(terms(query), self.settings.fetch_k, accept):
+            passage = Passage.from_chunk(chunk)
+            passage.bm25_score = score
             passages.append(passage)
         return passages
 

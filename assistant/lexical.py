@@ -1,0 +1,473 @@
+"""A lasting lexical index: BM25 over every chunk's terms, kept in the data directory.
+
+Lexical search used to be rebuilt from every chunk in Chroma at each start (96% of a
+300k-chunk start-up) and scored every chunk in Python for each question (rank_bm25:
+610 ms at 300k chunks). This index is saved next to the vector store, follows ingest
+and delete by the chunks that changed, and is loaded at start.
+
+The engine was chosen by measurement (benchmarks/bench_lexical.py). bm25s answers as
+fast as a sparse matrix can, but cannot be updated: every change means indexing the
+whole corpus again, in Python loops slower than rank_bm25's. So the index keeps the
+corpus as a sparse matrix of term counts (scipy) and derives the BM25 weights from it
+with a few vectorised numpy steps: a change appends the new chunks' rows and drops the
+deleted ones, tokenising only the new chunks; a question sums the matrix's columns for
+its terms. The weights are rank_bm25's `BM25Okapi` (k1 1.5, b 0.75, a term in more
+than half the chunks weighted by 0.25 x the mean idf), so no ranking changed.
+
+What lives in `directory` (the data directory's `lexical/`):
+
+- `chunks.sqlite`: one row per chunk (id, terms, text, metadata) and a generation number
+  that every change bumps. The texts of lexical hits come from here, not from Chroma.
+- `snapshot-<generation>/`: what a process loads at start: the term counts, the rows'
+  ids and filter fields, and the corpus `Vocabulary`. `current.json` names the newest.
+  A missing or broken snapshot is rebuilt from `chunks.sqlite`'s saved terms; a missing
+  or broken database from the vector store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from langchain_core.documents import Document
+from scipy import sparse
+
+from assistant.text import terms
+from assistant.vocabulary import Vocabulary
+
+log = logging.getLogger("assistant.lexical")
+
+SCHEMA_VERSION = 1  # PRAGMA user_version of chunks.sqlite; another value means rebuild
+# The metadata `Filters.matches` reads, kept in memory for every chunk.
+FILTER_FIELDS = ("path", "source", "publisher", "date_sort")
+K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25's BM25Okapi defaults
+PAGE = 5_000  # ids per read or delete (SQLite's variable limit, see index.PAGE_SIZE)
+
+
+class ChunkStore(Protocol):
+    """What the index needs from the vector store (`CorpusIndex` provides it)."""
+
+    def count(self) -> int:
+        """How many chunks are stored."""
+        ...
+
+    def stored_ids(self) -> set[str]:
+        """Every chunk id, read without texts."""
+        ...
+
+    def chunks_by_id(self, ids: list[str]) -> list[Document]:
+        """The stored chunks with these ids, with their text and metadata."""
+        ...
+
+
+class LexicalIndexError(RuntimeError):
+    """The saved index cannot be read (missing, corrupt, or of another format)."""
+
+
+@dataclass
+class SyncReport:
+    """What `LexicalIndex.sync` changed."""
+
+    added: int = 0
+    removed: int = 0
+
+
+# --- BM25 over a matrix of term counts --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bm25:
+    """BM25Okapi weights of a corpus, kept as term counts so that it can be updated.
+
+    `counts[i, j]` is how often term `terms[j]` occurs in chunk `i`; `weights` holds
+    each (chunk, term) pair's BM25 weight, by column, so that a question reads only the
+    columns of its terms. Immutable: an update returns a new one, so a search running
+    meanwhile keeps a consistent view.
+    """
+
+    terms: dict[str, int]
+    counts: sparse.csr_matrix
+    weights: sparse.csc_matrix
+
+    @classmethod
+    def build(cls, term_lists: list[list[str]], known: dict[str, int] | None = None) -> Bm25:
+        """The index of `term_lists` (each chunk's `terms`), extending `known` columns."""
+        columns = dict(known or {})
+        lengths = np.fromiter((len(chunk) for chunk in term_lists), dtype=np.int64, count=len(term_lists))
+        column_ids = np.fromiter(
+            (columns.setdefault(term, len(columns)) for chunk in term_lists for term in chunk),
+            dtype=np.int32,
+            count=int(lengths.sum()),
+        )
+        rows = np.repeat(np.arange(len(term_lists), dtype=np.int32), lengths)
+        counts = sparse.csr_matrix(
+            (np.ones(len(column_ids), dtype=np.float32), (rows, column_ids)),
+            shape=(len(term_lists), len(columns)),
+        )
+        counts.sum_duplicates()
+        return cls.from_counts(columns, counts)
+
+    @classmethod
+    def from_counts(cls, terms: dict[str, int], counts: sparse.csr_matrix) -> Bm25:
+        return cls(terms, counts, _okapi_weights(counts))
+
+    def updated(self, keep: np.ndarray, new_term_lists: list[list[str]]) -> Bm25:
+        """The rows numbered in `keep`, then the rows of `new_term_lists`: only the new
+        chunks' terms are read; the weights are recomputed in numpy."""
+        added = Bm25.build(new_term_lists, self.terms)
+        width = len(added.terms)
+        kept = self.counts[keep]
+        kept = sparse.csr_matrix((kept.data, kept.indices, kept.indptr), shape=(kept.shape[0], width))
+        return Bm25.from_counts(added.terms, sparse.vstack([kept, added.counts], format="csr"))
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        """Every chunk's BM25 score for `query_terms` (a repeated term counts again)."""
+        asked = Counter(self.terms[term] for term in query_terms if term in self.terms)
+        if not asked:
+            return np.zeros(self.counts.shape[0], dtype=np.float32)
+        columns = np.fromiter(asked.keys(), dtype=np.int64)
+        repeats = np.fromiter(asked.values(), dtype=np.float32)
+        return np.asarray(self.weights[:, columns] @ repeats).ravel()
+
+
+def _okapi_weights(counts: sparse.csr_matrix) -> sparse.csc_matrix:
+    """rank_bm25's BM25Okapi: idf x tf (k1 + 1) / (tf + k1 (1 - b + b len / mean len))."""
+    chunks = counts.shape[0]
+    if not chunks:
+        return sparse.csc_matrix(counts.shape, dtype=np.float32)
+    lengths = np.asarray(counts.sum(axis=1)).ravel()
+    mean_length = lengths.mean() or 1.0
+    frequency = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
+    idf = np.log(chunks - frequency + 0.5) - np.log(frequency + 0.5)
+    present = frequency > 0
+    floor = EPSILON * idf[present].mean() if present.any() else 0.0
+    idf = np.where(idf < 0, floor, idf)
+    norm = np.repeat(K1 * (1 - B + B * lengths / mean_length), np.diff(counts.indptr))
+    tf = counts.data
+    data = (idf[counts.indices] * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
+    return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape).tocsc()
+
+
+# --- the index ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One generation of the index; replaced whole, so searches never see half an update."""
+
+    generation: int = 0
+    ids: list[str] = field(default_factory=list)
+    filter_fields: list[dict[str, Any]] = field(default_factory=list)
+    bm25: Bm25 = field(default_factory=lambda: Bm25.build([]))
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
+
+
+class LexicalIndex:
+    """BM25 over every chunk of `store`, saved in `directory`.
+
+    `open()` loads it (rebuilding it when missing, unreadable or out of step with the
+    store; every reading method opens it first), `sync()` follows the store after an
+    ingest or delete, `reset()` forgets everything, and `search` ranks chunks for a
+    question's terms.
+    """
+
+    def __init__(self, directory: Path, store: ChunkStore) -> None:
+        self.directory = directory
+        self.store = store
+        self._snapshot = _Snapshot()
+        self._write_lock = threading.Lock()
+        self._opened = False
+
+    # --- reading -------------------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return len(self._current().ids)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The corpus's terms, names and abbreviations (see `Vocabulary`)."""
+        return self._current().vocabulary
+
+    def filter_fields(self) -> list[dict[str, Any]]:
+        """Every chunk's `FILTER_FIELDS`, in index order."""
+        return self._current().filter_fields
+
+    def _current(self) -> _Snapshot:
+        if not self._opened:
+            self.open()
+        return self._snapshot
+
+    def search(
+        self, query_terms: list[str], k: int, accept: Callable[[dict[str, Any]], bool] | None = None
+    ) -> list[tuple[Document, float]]:
+        """The `k` best chunks for `query_terms` with their BM25 scores, best first.
+
+        Chunks that share no term with the query are never returned; `accept`, called
+        with a chunk's `FILTER_FIELDS`, keeps out chunks a filter excludes. Ties keep
+        index order.
+        """
+        snapshot = self._current()
+        if not snapshot.ids or not query_terms:
+            return []
+        scores = snapshot.bm25.scores(query_terms)
+        matching = np.flatnonzero(scores > 0)
+        chosen: list[int] = []
+        for row in matching[np.argsort(-scores[matching], kind="stable")]:
+            if accept is None or accept(snapshot.filter_fields[row]):
+                chosen.append(int(row))
+                if len(chosen) == k:
+                    break
+        documents = self._read_documents([snapshot.ids[row] for row in chosen])
+        # A row deleted since this snapshot was taken is skipped.
+        return [
+            (documents[snapshot.ids[row]], float(scores[row]))
+            for row in chosen
+            if snapshot.ids[row] in documents
+        ]
+
+    def _read_documents(self, ids: list[str]) -> dict[str, Document]:
+        if not ids:
+            return {}
+        with self._connect() as db:
+            rows = db.execute(f"SELECT id, text, metadata FROM chunks WHERE id IN ({_marks(ids)})", ids)
+            return {
+                chunk_id: Document(id=chunk_id, page_content=text, metadata=json.loads(metadata))
+                for chunk_id, text, metadata in rows
+            }
+
+    # --- opening and following the store ----------------------------------------------
+
+    def open(self) -> None:
+        """Load the saved index, or rebuild it when it is missing, unreadable or holds a
+        different number of chunks than `store` (an interrupted ingest, or another
+        process writing the store). Cheap after the first call: no chunk is read."""
+        with self._write_lock:
+            self._open()
+
+    def sync(self) -> SyncReport:
+        """Follow `store` after an ingest or delete: read the chunks the index lacks (and
+        only those), forget the chunks gone, and save. Compares ids only when nothing
+        changed."""
+        with self._write_lock:
+            self._open(missing_is_news=False)  # the first ingest, or the one after a reset
+            return self._sync()
+
+    def reset(self) -> None:
+        """Forget every chunk (`ingest --rebuild`)."""
+        with self._write_lock:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self._snapshot = _Snapshot()
+            self._opened = False
+
+    def _open(self, missing_is_news: bool = True) -> None:
+        if self._opened:
+            return
+        stored = self.store.count()
+        try:
+            self._snapshot = self._load()
+        except LexicalIndexError as error:
+            missing = not (self.directory / "chunks.sqlite").is_file()
+            if stored and (missing_is_news or not missing):
+                log.warning("The lexical index %s: rebuilding it from the %d stored chunks.", error, stored)
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self._snapshot = _Snapshot()
+            self._sync()
+        else:
+            held = len(self._snapshot.ids)
+            if held != stored:
+                log.warning(
+                    "The lexical index holds %d chunks and the store %d: bringing it into step.", held, stored
+                )
+                self._sync()
+        self._opened = True
+
+    def _load(self) -> _Snapshot:
+        """The current snapshot; rebuilt from the saved terms (not from the store) when it
+        is missing or broken but `chunks.sqlite` is sound."""
+        if not (self.directory / "chunks.sqlite").is_file():
+            raise LexicalIndexError(f"in {self.directory} is missing")
+        try:
+            generation = self._generation()
+        except sqlite3.Error as error:
+            raise LexicalIndexError(f"in {self.directory} could not be read ({error})") from None
+        try:
+            pointer = json.loads((self.directory / "current.json").read_text(encoding="utf-8"))
+            if pointer["generation"] == generation:
+                return _read_snapshot(self.directory / pointer["snapshot"], generation)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.warning(
+                "The lexical index's snapshot could not be read (%s): re-indexing its saved terms.", error
+            )
+        return self._save(self._snapshot_from_database())
+
+    def _sync(self) -> SyncReport:
+        snapshot = self._snapshot
+        stored = self.store.stored_ids()
+        gone = set(snapshot.ids) - stored
+        new_ids = sorted(stored - set(snapshot.ids))
+        if not (gone or new_ids):
+            return SyncReport()
+        pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
+        rows = [_row(chunk) for page in pages for chunk in self.store.chunks_by_id(page)]
+        with self._connect() as db:
+            doomed = sorted(gone)
+            for start in range(0, len(doomed), PAGE):
+                page = doomed[start : start + PAGE]
+                db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
+            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+            db.execute("UPDATE state SET generation = generation + 1")
+        kept = [row for row, chunk_id in enumerate(snapshot.ids) if chunk_id not in gone]
+        updated = _Snapshot(
+            generation=self._generation(),
+            ids=[snapshot.ids[row] for row in kept] + [row[0] for row in rows],
+            filter_fields=[snapshot.filter_fields[row] for row in kept]
+            + [json.loads(row[4]) for row in rows],
+            bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), [row[1].split() for row in rows]),
+            vocabulary=self._vocabulary_from_database(),
+        )
+        self._snapshot = self._save(updated)
+        return SyncReport(added=len(rows), removed=len(gone))
+
+    # --- the database and the snapshots ------------------------------------------------
+
+    def _snapshot_from_database(self) -> _Snapshot:
+        ids, term_lists, filter_fields = [], [], []
+        with self._connect() as db:
+            for chunk_id, chunk_terms, filters in db.execute(
+                "SELECT id, terms, filters FROM chunks ORDER BY rowid"
+            ):
+                ids.append(chunk_id)
+                term_lists.append(chunk_terms.split())
+                filter_fields.append(json.loads(filters))
+        return _Snapshot(
+            self._generation(), ids, filter_fields, Bm25.build(term_lists), self._vocabulary_from_database()
+        )
+
+    def _vocabulary_from_database(self) -> Vocabulary:
+        """The corpus `Vocabulary`, built again from every saved text.
+
+        `Vocabulary` has no way to add or remove one chunk's share (its proper nouns and
+        abbreviations are decided over the whole corpus), so this reads every chunk;
+        it is the slowest part of a change to a large index.
+        """
+        texts, term_lists = [], []
+        with self._connect() as db:
+            for text, chunk_terms, filters in db.execute(
+                "SELECT text, terms, filters FROM chunks ORDER BY rowid"
+            ):
+                # Users name documents by their publisher too ("ITA's guide").
+                texts.append(f"{text}\n{json.loads(filters).get('publisher') or ''}")
+                term_lists.append(chunk_terms.split())
+        return Vocabulary.build(texts, term_lists)
+
+    def _save(self, snapshot: _Snapshot) -> _Snapshot:
+        """Write `snapshot` as the current one and remove older ones."""
+        name = f"snapshot-{snapshot.generation}"
+        directory = self.directory / name
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        sparse.save_npz(directory / "counts.npz", snapshot.bm25.counts, compressed=False)
+        _write_json(directory / "terms.json", list(snapshot.bm25.terms))
+        _write_json(directory / "rows.json", {"ids": snapshot.ids, "filters": snapshot.filter_fields})
+        _write_json(directory / "vocabulary.json", _vocabulary_to_json(snapshot.vocabulary))
+        pointer = self.directory / "current.json.tmp"
+        _write_json(pointer, {"generation": snapshot.generation, "snapshot": name})
+        pointer.replace(self.directory / "current.json")  # atomic: a reader sees the old or the new
+        for old in self.directory.glob("snapshot-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+        return snapshot
+
+    def _generation(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT generation FROM state").fetchone()[0])
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction, creating the schema on first use. One per
+        call: searches run on server threads, and SQLite connections stay in theirs."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.directory / "chunks.sqlite")) as db, db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                db.executescript(
+                    "PRAGMA journal_mode = WAL;"  # searches read while an ingest writes
+                    "CREATE TABLE chunks (id TEXT PRIMARY KEY, terms TEXT NOT NULL, text TEXT NOT NULL,"
+                    " metadata TEXT NOT NULL, filters TEXT NOT NULL);"
+                    "CREATE TABLE state (generation INTEGER NOT NULL);"
+                    "INSERT INTO state VALUES (0);"
+                    f"PRAGMA user_version = {SCHEMA_VERSION};"
+                )
+            elif version != SCHEMA_VERSION:
+                raise LexicalIndexError(f"in {self.directory} has format {version}, not {SCHEMA_VERSION}")
+            yield db
+
+
+def _row(chunk: Document) -> tuple[str, str, str, str, str]:
+    """A chunk as a database row: id, terms, text, metadata, filter fields."""
+    metadata = chunk.metadata or {}
+    return (
+        str(chunk.id),
+        " ".join(terms(chunk.page_content)),  # terms never contain spaces
+        chunk.page_content,
+        json.dumps(metadata),
+        json.dumps({key: metadata.get(key) for key in FILTER_FIELDS}),
+    )
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
+    terms_ = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
+    counts = sparse.load_npz(directory / "counts.npz").tocsr()
+    rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
+    if counts.shape != (len(rows["ids"]), len(terms_)) or len(rows["filters"]) != len(rows["ids"]):
+        raise ValueError("its term counts and rows disagree")
+    vocabulary = _vocabulary_from_json(
+        json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
+    )
+    bm25 = Bm25.from_counts({term: column for column, term in enumerate(terms_)}, counts)
+    return _Snapshot(generation, rows["ids"], rows["filters"], bm25, vocabulary)
+
+
+def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:
+    return {
+        "fields": [f.name for f in fields(Vocabulary)],
+        "document_frequency": dict(vocabulary.document_frequency),
+        "chunk_count": vocabulary.chunk_count,
+        "proper_nouns": sorted(vocabulary.proper_nouns),
+        "aliases": {key: [sorted(form) for form in forms] for key, forms in vocabulary.aliases.items()},
+    }
+
+
+def _vocabulary_from_json(data: dict[str, Any]) -> Vocabulary:
+    """The saved vocabulary. One saved by a `Vocabulary` with other fields is refused
+    (and the snapshot rebuilt) rather than loaded half-filled."""
+    if data["fields"] != [f.name for f in fields(Vocabulary)]:
+        raise ValueError("its vocabulary was saved by another version")
+    aliases: defaultdict[str, list[frozenset[str]]] = defaultdict(list)
+    for key, forms in data["aliases"].items():
+        aliases[key] = [frozenset(form) for form in forms]
+    return Vocabulary(
+        document_frequency=Counter(data["document_frequency"]),
+        chunk_count=int(data["chunk_count"]),
+        proper_nouns=set(data["proper_nouns"]),
+        aliases=aliases,
+    )

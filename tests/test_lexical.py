@@ -1,0 +1,209 @@
+"""The saved lexical index (assistant/lexical.py): kept in the data directory, followed by
+ingest and delete, loaded at start without reading the store's chunks, rebuilt when lost
+or broken, and scoring exactly as rank_bm25 did. Real Chroma and the real model, over a
+tiny corpus shared by the module."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rank_bm25 import BM25Okapi
+
+from assistant.config import Settings
+from assistant.index import CorpusIndex
+from assistant.lexical import Bm25, LexicalIndex
+from assistant.service import Assistant
+from assistant.text import terms
+from assistant.vocabulary import Vocabulary
+from tests.test_index import FILES, write_doc
+
+# A made-up word only one document has: found by BM25, meaningless to the embedding model.
+RARE = "zentrilox"
+
+
+class StoreSpy:
+    """Records every read of chunk texts from the vector store."""
+
+    def __init__(self, corpus: CorpusIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.texts_read: list[str] = []
+        store = corpus.vector_store
+        real_get = store.get
+
+        def get(*args, **kwargs):  # type: ignore[no-untyped-def]
+            result = real_get(*args, **kwargs)
+            if "documents" in (kwargs.get("include") or []):
+                self.texts_read += result["ids"]
+            return result
+
+        monkeypatch.setattr(store, "get", get)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("lexical-corpus")
+    for name, (title, source, body) in FILES.items():
+        write_doc(folder, name, title, source, body)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path) -> Settings:
+    """A data directory with the three small documents ingested (chunks of ~100 characters,
+    so that there are more chunks than `fetch_k` and dense search cannot return all)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("lexical-data"), chunk_size=100, fetch_k=2)
+    CorpusIndex(settings).ingest([corpus_dir])
+    return settings
+
+
+def open_index(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[CorpusIndex, StoreSpy]:
+    """A new process's view: a fresh CorpusIndex whose lexical index is opened."""
+    corpus = CorpusIndex(settings)
+    spy = StoreSpy(corpus, monkeypatch)
+    corpus.lexical.open()
+    return corpus, spy
+
+
+def lexical_paths(lexical: LexicalIndex, query: str) -> set[str]:
+    return {Path(chunk.metadata["path"]).name for chunk, _ in lexical.search(terms(query), 10)}
+
+
+def test_ingest_saves_the_index_and_a_start_loads_it_without_reading_chunks(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (settings.data_dir / "lexical" / "chunks.sqlite").is_file()
+    assert (settings.data_dir / "lexical" / "current.json").is_file()
+    assistant = Assistant(settings)
+    spy = StoreSpy(assistant.corpus, monkeypatch)
+    assistant.warm_up()
+    assert spy.texts_read == []
+    stored = assistant.corpus.count()
+    assert assistant.retriever.chunk_count == stored > 2
+    assert lexical_paths(assistant.corpus.lexical, "smelter tin ingots") == {"alpha.md"}
+    assert assistant.retriever.vocabulary.chunk_count == stored
+    assert assistant.retriever.vocabulary.document_frequency["smelter"] >= 1
+
+
+def test_warm_up_builds_a_missing_index_once(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = Settings(data_dir=settings.data_dir.parent / "warm-up-copy", chunk_size=100, fetch_k=2)
+    shutil.copytree(
+        settings.data_dir, copy.data_dir, ignore=shutil.ignore_patterns("assistant.lock*", "lexical")
+    )
+    builds = []
+    real_build = Vocabulary.build.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Vocabulary, "build", classmethod(lambda cls, *a: builds.append(1) or real_build(cls, *a))
+    )
+    assistant = Assistant(copy)
+    spy = StoreSpy(assistant.corpus, monkeypatch)
+    assistant.warm_up()
+    assert len(builds) == 1  # the retriever property and warm_up's refresh share one build
+    assert len(spy.texts_read) == assistant.corpus.count()  # every chunk read once
+
+
+def test_a_second_ingest_and_a_delete_update_it(
+    settings: Settings, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus, spy = open_index(settings, monkeypatch)
+    before = corpus.stored_ids()
+    write_doc(
+        corpus_dir, "delta.md", "Delta", "https://example.org/delta", f"The {RARE} alloy is cast in Ipoh."
+    )
+    report = corpus.ingest([corpus_dir])
+    assert report.chunks_added >= 1
+    assert sorted(spy.texts_read) == sorted(corpus.stored_ids() - before)  # only the new chunks
+    assert corpus.lexical.count == len(before) + report.chunks_added
+    assert lexical_paths(corpus.lexical, f"{RARE} alloy") == {"delta.md"}
+
+    assert corpus.delete(str(corpus_dir / "alpha.md"))
+    assert "alpha.md" not in lexical_paths(corpus.lexical, "smelter tin ingots Kinta")
+    # What was saved says the same to the next process.
+    reopened, _ = open_index(settings, monkeypatch)
+    assert reopened.lexical.count == corpus.count() == corpus.lexical.count
+    assert "alpha.md" not in lexical_paths(reopened.lexical, "smelter tin ingots Kinta")
+    assert lexical_paths(reopened.lexical, RARE) == {"delta.md"}
+    assert reopened.lexical.vocabulary.document_frequency["smelter"] == 0
+
+
+def test_hybrid_retrieval_finds_a_lexical_only_match(settings: Settings) -> None:
+    assistant = Assistant(settings)
+    question = f"Which palm oil levy and {RARE}?"
+    rare = [c for c, _ in assistant.corpus.lexical.search([RARE], 5)]
+    assert len(rare) == 1
+    dense = assistant.retriever._dense(question, None)
+    assert rare[0].id not in {p.chunk_id for p in dense}  # dense search alone misses it
+    found = {p.chunk_id: p for p in assistant.retriever.retrieve(question, k=4)}
+    assert rare[0].id in found and found[rare[0].id].bm25_score > 0
+
+
+def test_a_lost_or_broken_index_is_rebuilt_with_a_message(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="assistant.lexical")
+    directory = settings.data_dir / "lexical"
+    expected = open_index(settings, monkeypatch)[0].lexical.count
+
+    # A broken snapshot is rebuilt from the saved terms, without reading the store.
+    snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
+    (snapshot / "counts.npz").write_bytes(b"not a matrix")
+    corpus, spy = open_index(settings, monkeypatch)
+    assert "snapshot could not be read" in caplog.text and "re-indexing its saved terms" in caplog.text
+    assert spy.texts_read == [] and corpus.lexical.count == expected
+    assert lexical_paths(corpus.lexical, RARE) == {"delta.md"}
+
+    for damage in ("missing", "corrupt"):
+        caplog.clear()
+        if damage == "missing":
+            shutil.rmtree(directory)
+        else:
+            (directory / "chunks.sqlite").write_bytes(b"garbage" * 100)
+        corpus, spy = open_index(settings, monkeypatch)
+        message = "is missing" if damage == "missing" else "could not be read"
+        assert message in caplog.text and f"rebuilding it from the {expected} stored chunks" in caplog.text
+        assert len(spy.texts_read) == expected == corpus.lexical.count
+        assert lexical_paths(corpus.lexical, RARE) == {"delta.md"}
+
+
+def test_an_index_out_of_step_with_the_store_catches_up(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks written or deleted behind the index's back (an interrupted ingest)."""
+    corpus, _ = open_index(settings, monkeypatch)
+    [(victim, _score)] = corpus.lexical.search([RARE], 5)
+    corpus.vector_store.delete(ids=[victim.id])  # the store changes, the lexical index does not know
+    reopened, spy = open_index(settings, monkeypatch)
+    assert reopened.lexical.count == reopened.count()
+    assert reopened.lexical.search([RARE], 5) == [] and spy.texts_read == []
+
+
+# --- the scores -------------------------------------------------------------------------
+
+TERM_LISTS = [
+    ["tin", "smelter", "perak", "tin"],
+    ["tin", "palm", "oil", "levy"],
+    ["tin", "chip", "penang"],
+    ["palm", "oil", "sabah", "sarawak", "palm"],
+    [],
+]
+
+
+@pytest.mark.parametrize(
+    "query", [["tin"], ["palm", "oil"], ["tin", "tin", "smelter"], ["chip", "unknown"], ["unknown"]]
+)
+def test_scores_are_rank_bm25s(query: list[str]) -> None:
+    """Including a term in more than half the chunks ("tin": rank_bm25's epsilon floor)
+    and a repeated query term."""
+    expected = BM25Okapi(TERM_LISTS).get_scores(query)
+    assert np.allclose(Bm25.build(TERM_LISTS).scores(query), expected, rtol=1e-5)
+
+
+def test_an_updated_index_scores_like_one_built_from_scratch() -> None:
+    new = [["gallium", "tin"], ["palm", "levy"]]
+    updated = Bm25.build(TERM_LISTS).updated(np.array([0, 2, 4]), new)
+    rebuilt = Bm25.build([TERM_LISTS[0], TERM_LISTS[2], TERM_LISTS[4], *new])
+    for query in (["tin"], ["palm", "levy"], ["gallium"], ["sabah"]):
+        assert np.allclose(updated.scores(query), rebuilt.scores(query))
