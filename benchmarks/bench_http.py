@@ -40,8 +40,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(data_dir: str, port: int) -> subprocess.Popen:
-    """Ingest the corpus into `data_dir` and start `assistant serve` on `port`."""
+def start_server(data_dir: str, port: int, timeout: float = 120) -> subprocess.Popen:
+    """Ingest the corpus into `data_dir` and start `assistant serve` on `port`, waiting up
+    to `timeout` seconds for it to answer (a busy machine needs longer)."""
     env = {
         **os.environ,
         "ASSISTANT_DATA_DIR": data_dir,
@@ -60,7 +61,7 @@ def start_server(data_dir: str, port: int) -> subprocess.Popen:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
