@@ -104,7 +104,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -452,13 +452,16 @@ def test_phone_width_takes_the_full_screen(browser: Any, server: str) -> None:
         demo.close()
 
 
-def unreadable(demo: Demo) -> dict[str, list[str]]:
-    """WCAG AA misses in the open panel, with the OS set to light and to dark."""
+def unreadable(demo: Demo, new_text: str) -> dict[str, list[str]]:
+    """WCAG AA misses in the open panel, with the OS set to light and to dark; the element
+    with class `new_text` must be among those measured."""
     failures = {}
     for scheme in ("light", "dark"):
         demo.page.emulate_media(color_scheme=scheme)
         demo.page.wait_for_timeout(100)
-        failures[scheme] = contrast_failures(demo.panel.evaluate(MEASURE_CONTRAST))
+        measured = demo.panel.evaluate(MEASURE_CONTRAST)
+        assert any(new_text in item["classes"].split() for item in measured), new_text
+        failures[scheme] = contrast_failures(measured)
     demo.page.emulate_media(color_scheme="light")
     return failures
 
@@ -521,7 +524,6 @@ def test_inline_citations_open_their_source_and_copy_is_plain_text(browser: Any,
         )
         for markup in ("<", "miw", "unknown", " \u00b7 \n", "Copy answer"):
             assert markup not in copied
-        assert unreadable(demo) == {"light": [], "dark": []}
         demo.assert_only_loopback()
     finally:
         demo.close()
@@ -561,7 +563,7 @@ def test_stop_ends_the_stream_keeps_what_was_shown_and_frees_the_input(browser: 
         assert demo.page.evaluate("window.__paced") == {"aborted": True, "cancelled": True}
         assert not textarea.is_disabled() and demo.focused() == "miw-input"
         assert stop.is_hidden() and demo.page.locator(f"{WIDGET} .miw-send").is_visible()
-        assert unreadable(demo) == {"light": [], "dark": []}
+        assert unreadable(demo, "miw-stopped") == {"light": [], "dark": []}
         demo.screenshots_light_and_dark("desktop-stopped")
 
         # The conversation goes on from what was shown.
@@ -600,8 +602,7 @@ def test_thumbs_are_stored_with_their_conversation_and_undated_sources_show_no_d
         first.locator("button[aria-label='Bad answer']").click()
         sync_api.expect(first.locator(".miw-action-status")).to_have_text("Thanks for the feedback")
         assert statuses == [200, 200]
-        assert unreadable(demo) == {"light": [], "dark": []}
-        demo.screenshots_light_and_dark("phone-feedback")
+        assert unreadable(demo, "miw-action-status") == {"light": [], "dark": []}
 
         conversation = demo.stored_conversation()
         rows = {row.rating: row for row in list_feedback(Settings(data_dir=server_data), limit=2)}

@@ -210,7 +210,6 @@
       "M9 9.5A1.5 1.5 0 0 1 10.5 8h8A1.5 1.5 0 0 1 20 9.5v9a1.5 1.5 0 0 1-1.5 1.5h-8A1.5 1.5 0 0 1 9 18.5v-9Z",
       "M15 8V5.5A1.5 1.5 0 0 0 13.5 4h-8A1.5 1.5 0 0 0 4 5.5v9A1.5 1.5 0 0 0 5.5 16H9",
     ],
-    check: ["M5 12.5l4.5 4.5L19 7.5"],
     up: [
       "M7 11v9H4.5A1.5 1.5 0 0 1 3 18.5v-6A1.5 1.5 0 0 1 4.5 11H7Z",
       "M7 11l4-7a2 2 0 0 1 2.8 2.2L13 10h5.4a2 2 0 0 1 2 2.4l-1.3 6A2 2 0 0 1 17.1 20H7",
@@ -658,7 +657,8 @@
       var lastWord = /\S+ ?$/.exec(before);
       var cut = lastWord ? lastWord.index : before.length;
       if (cut > 0) parent.appendChild(document.createTextNode(before.slice(0, cut)));
-      parent.appendChild(el("span", { className: "miw-cite-wrap" }, [document.createTextNode(before.slice(cut)), button]));
+      var lastWordText = document.createTextNode(before.slice(cut));
+      parent.appendChild(el("span", { className: "miw-cite-wrap" }, [lastWordText, button]));
       pos = match.index + match[0].length;
     }
     if (pos < text.length) parent.appendChild(document.createTextNode(text.slice(pos)));
@@ -718,7 +718,12 @@
   }
 
   function actionButton(className, label, iconName) {
-    var button = el("button", { type: "button", className: "miw-action " + className, "aria-label": label, title: label });
+    var button = el("button", {
+      type: "button",
+      className: "miw-action " + className,
+      "aria-label": label,
+      title: label,
+    });
     button.appendChild(icon(ICONS[iconName], 16));
     return button;
   }
