@@ -36,8 +36,9 @@ from assistant.security import (
     Caller,
     HostCheckMiddleware,
 )
-from assistant.service import Assistant, InvalidQuestion, is_valid_text
+from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback
+from assistant.text import is_valid_text
 
 log = logging.getLogger("assistant.api")
 

@@ -294,9 +294,12 @@ def ask(
         raise fail("Give either a QUESTION or --file QUESTIONS.jsonl.", code=2)
     with open_reader(state.settings, "ask") as assistant:
         if file is not None:
-            if not file.exists():
-                raise fail(f"No such file: {file}")
-            ask_many(assistant, file, filters)
+            if not file.is_file():
+                raise fail(f"No such file: {file}" if not file.exists() else f"Not a file: {file}")
+            try:
+                ask_many(assistant, file, filters)
+            except UnicodeDecodeError:
+                raise fail(f"{file} is not UTF-8 text (a JSONL file of questions is).") from None
             return
         try:
             answer = assistant.ask(question or "", filters=filters)

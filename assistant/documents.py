@@ -33,6 +33,7 @@ from langchain_core.documents import Document
 from yaml.nodes import Node
 
 from assistant.config import Settings
+from assistant.text import is_valid_text
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 PAGE_SEPARATOR = "\n\n"
@@ -87,6 +88,9 @@ def load_paths(paths: Iterable[Path], settings: Settings | None = None) -> LoadR
         if path.is_dir():
             result.roots.append(path.resolve())
         for file_path in iter_files(path):
+            if not is_valid_text(str(file_path)):  # ids, records and Chroma need text paths
+                result.errors.append(LoadError(file_path, "the file name is not valid UTF-8: rename it"))
+                continue
             try:
                 result.documents.append(load_file(file_path, settings))
             except DocumentLoadError as error:
@@ -238,9 +242,16 @@ def page_of(metadata: dict, offset: int) -> int | None:
 def decode_text(data: bytes) -> str:
     """Decode UTF-8, or detect the encoding of a legacy file rather than reject it."""
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    else:
+        if "\x00" not in text:
+            return text
+        raise DocumentLoadError(
+            "the text holds NUL characters: not a text file, or UTF-16 without a byte-order "
+            "mark (save it as UTF-8)"
+        )
     if b"\x00" not in data and _mostly_ascii(data):
         # Mostly-English legacy files are Windows-1252 far more often than anything else;
         # detectors guess Cyrillic code pages for short ones ("Caf\xe9" -> "Cafщ").

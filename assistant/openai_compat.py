@@ -20,11 +20,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.citations import Answer
 from assistant.security import ApiError, Caller
-from assistant.service import Assistant, InvalidQuestion, is_valid_text
+from assistant.service import Assistant, InvalidQuestion
+from assistant.text import is_valid_text
 
 
 class OpenAIMessage(BaseModel):
@@ -39,9 +40,17 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str | None = None
+    model: str | None = Field(None, max_length=200)
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _echoable(cls, value: str | None) -> str | None:
+        """The model name is echoed in every reply, so it must be encodable text."""
+        if value is not None and ("\x00" in value or not is_valid_text(value)):
+            raise ValueError("must be text without NUL characters or unpaired surrogates")
+        return value
 
 
 SOURCES_SUFFIX = "+sources"

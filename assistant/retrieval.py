@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
 from assistant.index import CorpusIndex
-from assistant.text import jaccard, shingles, terms
+from assistant.text import is_valid_text, jaccard, shingles, terms
 from assistant.vocabulary import Vocabulary
 
 # How the answer's note about undated documents a date filter kept out begins.
@@ -49,6 +49,15 @@ class Filters(BaseModel):
             "otherwise; the answer's notes say how many were)."
         ),
     )
+
+    @field_validator("sources", "publishers")
+    @classmethod
+    def _plain_text(cls, values: list[str]) -> list[str]:
+        """Callers that build `Filters` directly (the CLI, Python) get the HTTP checks too."""
+        for value in values:
+            if "\x00" in value or not is_valid_text(value):
+                raise ValueError("must be text without NUL characters or unpaired surrogates")
+        return values
 
     @field_validator("date_from", "date_to")
     @classmethod

@@ -25,6 +25,7 @@ from assistant.citations import Answer, SupportChecker
 from assistant.config import Settings
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
+from assistant.text import is_valid_text
 
 
 @dataclass
@@ -33,16 +34,6 @@ class StreamEvent:
 
     kind: str
     data: Any
-
-
-def is_valid_text(text: str) -> bool:
-    """Whether `text` is encodable Unicode: JSON may carry a lone surrogate ("\\ud800")
-    that Python accepts but no tokenizer, database or UTF-8 response can handle."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class InvalidQuestion(ValueError):
@@ -257,11 +248,12 @@ class Assistant:
 
 
 def _clean_history(history: list[Message] | None) -> list[Message]:
-    """Keep well-formed user/assistant turns; anything else is ignored, not fatal."""
+    """Keep well-formed user/assistant turns; anything else (a turn without a role, or
+    with text no tokenizer takes, like a lone surrogate) is ignored, not fatal."""
     cleaned: list[Message] = []
     for message in history or []:
         role = message.get("role") if isinstance(message, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
-        if role in ("user", "assistant") and isinstance(content, str):
+        if role in ("user", "assistant") and isinstance(content, str) and is_valid_text(content):
             cleaned.append({"role": role, "content": content})
     return cleaned

@@ -11,6 +11,16 @@ from functools import lru_cache
 _WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+", re.UNICODE)
 
 
+def is_valid_text(text: str) -> bool:
+    """Whether `text` is encodable Unicode: JSON may carry a lone surrogate ("\\ud800")
+    that Python accepts but no tokenizer, database or UTF-8 response can handle."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS

@@ -9,14 +9,14 @@
 - The loaders, through one real `assistant ingest`: every bad file is skipped with its
   reason, the good ones are indexed and answer questions.
 
-Cases marked xfail(strict) are known bugs in modules other engineers own, reported to them;
-a fix makes the case pass, and strictness makes the suite say so.
+Each case here failed (a 500, a traceback, a stopped ingest) before its fix.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import zipfile
 from collections.abc import Callable, Iterator
@@ -80,11 +80,6 @@ def v1(*messages: dict[str, object], **extra: object) -> dict[str, object]:
 
 def user(content: object) -> dict[str, object]:
     return {"role": "user", "content": content}
-
-
-def known_bug(case: Case, where: str) -> object:
-    """A case that fails today because of a bug reported to the owner of `where`."""
-    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=f"bug reported in {where}"))
 
 
 OPEN_CASES = [
@@ -318,28 +313,22 @@ OPEN_CASES = [
     Case("v1 body is a list", "POST", V1, 422, body=[1]),
     Case("v1 body is empty", "POST", V1, 422, raw=b""),
     Case("v1 10,000 messages", "POST", V1, 413, body=v1(*[user("hi")] * 10_000)),
-    known_bug(
-        Case(
-            "v1 model with a lone surrogate",
-            "POST",
-            V1,
-            422,
-            raw=f'{{"model": {SURROGATE}, "messages": [{{"role": "user", "content": "rare earth"}}]}}'.encode(),
-        ),
-        "assistant/openai_compat.py (the model name is echoed: 500)",
+    Case(
+        "v1 model with a lone surrogate",
+        "POST",
+        V1,
+        422,
+        raw=f'{{"model": {SURROGATE}, "messages": [{{"role": "user", "content": "rare earth"}}]}}'.encode(),
     ),
-    known_bug(
-        Case(
-            "v1 model with a lone surrogate streamed",
-            "POST",
-            V1,
-            422,
-            raw=(
-                f'{{"stream": true, "model": {SURROGATE}, '
-                '"messages": [{"role": "user", "content": "rare earth"}]}'
-            ).encode(),
-        ),
-        "assistant/openai_compat.py (the stream breaks off mid-response)",
+    Case(
+        "v1 model with a lone surrogate streamed",
+        "POST",
+        V1,
+        422,
+        raw=(
+            f'{{"stream": true, "model": {SURROGATE}, '
+            '"messages": [{"role": "user", "content": "rare earth"}]}'
+        ).encode(),
     ),
     # /api/feedback
     Case("feedback rating is not up or down", "POST", FEEDBACK, 422, body={**FEEDBACK_OK, "rating": "meh"}),
@@ -697,6 +686,8 @@ CLI_CASES = [
     ),
     CliCase("eval a binary golden set", ("eval", "--check", "--set", "{dir}/binary.jsonl"), 1, "not UTF-8"),
     CliCase("eval a folder as golden set", ("eval", "--check", "--set", "{dir}"), 1, "cannot read it"),
+    CliCase("ask from a folder", ("ask", "--file", "{dir}"), 1, "{dir}"),
+    CliCase("ask from a binary file", ("ask", "--file", "{dir}/binary.jsonl"), 1, "binary.jsonl"),
 ]
 # Usage errors are Click's: exit 2 with its usage box, not a traceback.
 USAGE_CASES = [
@@ -704,10 +695,6 @@ USAGE_CASES = [
     ("an unknown command", ("frobnicate",), "No such command 'frobnicate'"),
     ("an unknown option", ("sources", "--frob"), "No such option: --frob"),
     ("ask --file without the file", ("ask", "--file"), "requires an argument"),
-]
-KNOWN_CLI_BUGS = [  # reported: assistant/cli.py reads --file without catching these
-    CliCase("ask from a folder", ("ask", "--file", "{dir}"), 1, "{dir}"),
-    CliCase("ask from a binary file", ("ask", "--file", "{dir}/binary.jsonl"), 1, "binary.jsonl"),
 ]
 
 
@@ -727,7 +714,9 @@ def _run_case(case: CliCase, scratch: Path) -> Result:
 
 @pytest.mark.parametrize("case", CLI_CASES, ids=lambda case: case.name)
 def test_command_mistakes_end_in_one_line(scratch: Path, case: CliCase) -> None:
-    assert_one_line_error(_run_case(case, scratch), case.exit_code, case.message)
+    assert_one_line_error(
+        _run_case(case, scratch), case.exit_code, case.message.replace("{dir}", str(scratch))
+    )
 
 
 def test_strict_ingest_of_a_missing_path_names_it_and_exits_1(scratch: Path) -> None:
@@ -743,19 +732,6 @@ def test_usage_errors_are_click_messages_not_tracebacks(
     result = invoke(*args)
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
     assert message in result.stderr and "Traceback" not in result.output
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, marks=pytest.mark.xfail(strict=True, reason="bug reported in assistant/cli.py"))
-        for case in KNOWN_CLI_BUGS
-    ],
-    ids=lambda case: case.name,
-)
-def test_known_command_bugs(scratch: Path, case: CliCase) -> None:
-    result = _run_case(case, scratch)
-    assert_one_line_error(result, case.exit_code, case.message.replace("{dir}", str(scratch)))
 
 
 # --- the loaders, through one real `assistant ingest` ----------------------------------
@@ -879,9 +855,6 @@ def test_bad_lines_of_a_question_file_get_error_lines_and_the_rest_is_answered(
     assert answers[-1]["id"] == "good" and "20,000 tonnes" in answers[-1]["answer"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug reported in assistant/cli.py and service.py: the tokenizer gets it"
-)
 def test_a_question_file_line_with_a_surrogate_in_its_history(hostile_ingest, tmp_path: Path) -> None:
     _, data_dir, _ = hostile_ingest
     questions = tmp_path / "questions.jsonl"
@@ -893,19 +866,15 @@ def test_a_question_file_line_with_a_surrogate_in_its_history(hostile_ingest, tm
     assert result.exit_code == 0 and result.exception is None, repr(result.exception)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug reported in assistant/documents.py: one such name stops the ingest"
-)
 def test_a_file_name_that_is_not_utf8_is_skipped(tmp_path: Path) -> None:
     folder = tmp_path / "files"
     folder.mkdir()
     (folder / "tin.md").write_bytes(GOOD_FILES["tin.md"])
-    (Path(bytes(folder) + b"/bad-name-\xff.md")).write_bytes(GOOD_FILES["tin.md"])
+    Path(os.fsdecode(bytes(folder) + b"/bad-name-\xff.md")).write_bytes(GOOD_FILES["tin.md"])
     result = invoke("--data-dir", str(tmp_path / "data"), "ingest", str(folder))
     assert result.exception is None and "1 added" in result.stdout, (result.output, repr(result.exception))
 
 
-@pytest.mark.xfail(strict=True, reason="bug reported in assistant/documents.py: decoded as UTF-8 with NULs")
 def test_utf16_without_a_bom_is_not_indexed_as_text_with_nuls(tmp_path: Path) -> None:
     from assistant.documents import DocumentLoadError, load_file
 

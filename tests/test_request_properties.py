@@ -13,7 +13,6 @@ import contextlib
 import json
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
@@ -196,9 +195,6 @@ def test_chat_completions_give_a_question_or_a_422(data: Any) -> None:
         turn["content"].encode("utf-8")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug reported in assistant/openai_compat.py: `model` is echoed unchecked"
-)
 @PROPERTY
 @given(CHAT)
 @example({"model": "\ud800", "messages": [{"role": "user", "content": "tin"}]})
@@ -216,9 +212,6 @@ def test_filters_are_refused_or_round_trip(data: Any) -> None:
         assert Filters.model_validate(filters.model_dump()) == filters
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug reported in assistant/retrieval.py: NUL and surrogates pass Filters"
-)
 @PROPERTY
 @given(FILTERS)
 @example({"sources": ["a\x00b"]})
