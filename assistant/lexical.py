@@ -402,7 +402,6 @@ class LexicalIndex:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
                 db.executescript(
-                    "PRAGMA journal_mode = WAL;"  # searches read while an ingest writes
                     "CREATE TABLE chunks (id TEXT PRIMARY KEY, terms TEXT NOT NULL, text TEXT NOT NULL,"
                     " metadata TEXT NOT NULL, filters TEXT NOT NULL);"
                     "CREATE TABLE state (generation INTEGER NOT NULL);"
