@@ -375,11 +375,11 @@ class CorpusIndex:
         report = IngestReport()
         health = self.check()
         self.repair(health, report)
-        loaded = load_paths(paths)
+        loaded = load_paths(paths, self.settings)
         loaded_paths = {doc.metadata[SOURCE_KEY] for doc in loaded.documents}
         elsewhere = [Path(p) for p in report.files_repaired if p not in loaded_paths]
         if elsewhere:
-            extra = load_paths([p for p in elsewhere if p.is_file()])
+            extra = load_paths([p for p in elsewhere if p.is_file()], self.settings)
             loaded.documents += extra.documents
             loaded.errors += extra.errors
             report.files_lost = [str(p) for p in elsewhere if not p.is_file()]

@@ -217,7 +217,7 @@ def header_html(stats: dict[str, Any]) -> str:
 
 def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) -> gr.Blocks:
     """The chat page, its questions limited by `policy`; with `staff`, a second tab for
-    answer quality."""
+    answer quality and one to manage documents (shown to staff only, see documents_ui)."""
     with gr.Blocks(title="Market Intelligence Assistant", fill_height=True) as blocks:
         gr.HTML(header_html(assistant.stats()))
         with gr.Tab("Chat", elem_id="chat-tab"):
@@ -227,6 +227,10 @@ def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) ->
 
             with gr.Tab("Quality", elem_id="quality-tab") as quality_tab:
                 build_quality_tab(assistant, quality_tab)
+            from assistant.documents_ui import build_documents_tab
+
+            with gr.Tab("Documents", visible=False, elem_id="documents-tab") as documents_tab:
+                build_documents_tab(assistant, policy, blocks, documents_tab)
     return blocks
 
 
