@@ -131,7 +131,8 @@ def documents_html(rows: list[list[Any]]) -> str:
 TABLE_CSS = """
 overflow-x: auto;
 contain: inline-size; /* a wide table scrolls here instead of widening the page on a phone */
-table { border-collapse: collapse; border: none; width: 100%; min-width: 560px; margin: 0; }
+table { border-collapse: collapse; width: 100%; min-width: 560px; margin: 0; }
+table, tr { border: none; }
 td:nth-child(2) { white-space: nowrap; }
 th, td { text-align: left; vertical-align: top; padding: 6px 8px; border: none;
          border-bottom: 1px solid var(--border-color-primary); }
