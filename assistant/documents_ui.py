@@ -48,25 +48,30 @@ def uploads_dir(settings: Settings) -> Path:
     return settings.data_dir / "uploads"
 
 
-def staff_refusal(policy: AccessPolicy, request: gr.Request | None) -> str | None:
-    """Why this request may not list, upload or delete documents, or None.
+def staff_refusal(policy: AccessPolicy, request: gr.Request | None, count: bool = False) -> str | None:
+    """Why this request may not list, upload or delete documents, or None; with `count`
+    (an upload or a delete) the action counts against the caller's per-minute limit, shared
+    with their questions and API calls, as the Quality tab's actions do.
 
     In open mode (loopback bind, no keys) the chat's users are this machine's, as for the
     Quality tab. Otherwise a server key is needed, by the API's rule (`authenticate`): a
     public chat (ASSISTANT_PUBLIC_CHAT) lets anyone ask questions, not change what the
-    assistant knows. Since a server key never works from a web page, on a server that needs
-    keys the tab is for scripts only and browsers do not see it.
+    assistant knows, and a widget key is no credential (it sits in public web pages and any
+    script can send its Origin). Since a server key never works from a web page, on a server
+    that needs keys the tab is for scripts only and browsers do not see it.
     """
-    if policy.open_mode:
-        return None
     connection = request.request if request is not None else None
     if connection is None:
         return NOT_STAFF
     try:
         caller = policy.authenticate(connection)
-    except ApiError:
-        return NOT_STAFF
-    return None if caller.key is not None and caller.key.allow_server else NOT_STAFF
+        if not policy.open_mode and (caller.key is None or not caller.key.allow_server):
+            return NOT_STAFF
+        if count:
+            policy.admit(caller)
+    except ApiError as error:
+        return NOT_STAFF if error.kind in ("missing_key", "invalid_key") else str(error.detail)
+    return None
 
 
 def shown_file(settings: Settings, path: str) -> str:
@@ -275,7 +280,7 @@ def build_documents_tab(assistant: Assistant, policy: AccessPolicy, blocks: gr.B
         return gr.update(visible=staff_refusal(policy, request) is None), listing(request)
 
     def on_upload(uploaded, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's way)
-        refusal = staff_refusal(policy, request)
+        refusal = staff_refusal(policy, request, count=True)
         if refusal:
             return f"⚠️ {refusal}", "", None
 
@@ -295,7 +300,7 @@ def build_documents_tab(assistant: Assistant, policy: AccessPolicy, blocks: gr.B
         return path, asked, gr.update(visible=True), ""
 
     def on_delete(path, request: gr.Request):
-        refusal = staff_refusal(policy, request)
+        refusal = staff_refusal(policy, request, count=True)
         message = f"⚠️ {refusal}" if refusal else delete_document(assistant, path)
         return message, listing(request), None, gr.update(visible=False)
 

@@ -7,9 +7,11 @@ the rest indexed), and on a public chat nobody without a server key reaches the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from assistant.api import create_app
@@ -216,33 +218,38 @@ def test_upload_ask_delete_in_the_browser(browser, served, tmp_path: Path) -> No
 # --- access -----------------------------------------------------------------------------------
 
 
-def test_a_public_chat_does_not_open_the_tab_to_anonymous_visitors(browser, tmp_path: Path) -> None:
-    """Keys exist and ASSISTANT_PUBLIC_CHAT is on: anyone may ask, but neither the page nor
-    Gradio's API lets them list, upload or delete documents; a server key (a script's, never
-    a web page's) does."""
-    from gradio_client import Client, handle_file
+def call(server: LiveServer, name: str, data: list, **headers: str) -> list:
+    """The outputs of one of the tab's events, called through Gradio's HTTP API as a script
+    (or the page) would; for the load event, they are what a browser is sent."""
+    started = httpx.post(f"{server.url}/gradio_api/call/{name}", json={"data": data}, headers=headers)
+    events = httpx.get(f"{server.url}/gradio_api/call/{name}/{started.json()['event_id']}", headers=headers)
+    return json.loads(events.text.split("data:")[-1])
 
+
+def test_a_public_chat_does_not_open_the_tab_to_anonymous_visitors(tmp_path: Path) -> None:
+    """Keys exist and ASSISTANT_PUBLIC_CHAT is on: anyone may ask, but neither the page nor
+    Gradio's API lets them (or a widget key) list, upload or delete documents; a server key
+    (a script's, never a web page's) does."""
     document = tmp_path / "permit.md"
     document.write_text(PERMIT_DOCUMENT, encoding="utf-8")
     assistant = Assistant(Settings(data_dir=tmp_path / "data", reports_dir=tmp_path, public_chat=True))
     assistant.ingest([document])
     key = create_key(assistant.settings, "staff", [], allow_server=True)
-    upload = tmp_path / "kuantan-anode.md"
-    upload.write_text(ANODE_DOCUMENT, encoding="utf-8")
+    # A widget key is public (it sits in the customer's page), and any script can send its Origin.
+    widget = create_key(assistant.settings, "shop", ["https://shop.example"])
     with LiveServer(create_app(assistant)) as server:
-        page = open_page(browser, server)
-        # An answer comes after the page's load event has run (queued first, and quicker).
-        assert "45 working days" in ask(page, PERMIT_QUESTION)
-        assert page.get_by_role("tab", name="Documents").count() == 0
-        page.close()
+        for headers in ({}, {"x-api-key": widget, "origin": "https://shop.example"}):
+            tab, table = call(server, "on_load", [], **headers)
+            assert tab["visible"] is False and table == ""
+        tab, table = call(server, "on_load", [], **{"x-api-key": key})
+        assert tab["visible"] is True and PERMIT_TITLE in table
 
-        anonymous = Client(server.url, verbose=False)
-        assert anonymous.predict(api_name="/on_load") == ""  # no table
-        status, *_ = anonymous.predict([handle_file(str(upload))], api_name="/on_upload")
+        uploaded = httpx.post(
+            f"{server.url}/gradio_api/upload", files={"files": ("anode.md", ANODE_DOCUMENT.encode())}
+        ).json()
+        files = [{"path": path, "meta": {"_type": "gradio.FileData"}} for path in uploaded]
+        status, _table, _files = call(server, "on_upload", [files])
         assert "takes a server key" in status
-        status, *_ = anonymous.predict(api_name="/on_delete")  # its path is the session's state
+        status, *_ = call(server, "on_delete", [])  # the path to delete is the session's state
         assert "takes a server key" in status
         assert [info.title for info in assistant.sources()] == [PERMIT_TITLE]
-
-        staff = Client(server.url, headers={"x-api-key": key}, verbose=False)
-        assert PERMIT_TITLE in staff.predict(api_name="/on_load")
