@@ -5,6 +5,11 @@ functions outside the Blocks builder so they can be tested directly. Everything 
 comes from documents or users is escaped before rendering: it shows as text, never as
 HTML.
 
+The conversation is a list of turns (`Turn`); what the chat shows is `chat_messages(turns)`,
+so the n-th answer in the chat is always turns[n], and the browser keeps the turns
+(`gr.BrowserState`) to show them again after a reload. The small script in `CHAT_SCRIPT`
+makes the `[n]` markers and the copy button in answers work.
+
 The chat obeys the server's `AccessPolicy` like the API: `mount_ui` puts every Gradio
 route behind `ChatAccessMiddleware`, and each question counts against the asker's rate
 limit (`question_refusal`), so scripts calling `/gradio_api` get no more than browsers.
@@ -14,13 +19,16 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
-from typing import Any
+from typing import Any, NotRequired
 
 import gradio as gr
 from fastapi import FastAPI
+from gradio.context import Context
+from pydantic import TypeAdapter, ValidationError
 from starlette.routing import Mount
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from assistant.answering.base import refusal_reason
 from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
@@ -36,7 +44,65 @@ EXAMPLES = [
     "What does the U.S.–Malaysia critical minerals MOU cover?",
 ]
 
+# Where the browser keeps the conversation (localStorage, encrypted by Gradio), and how
+# much of it: every question sends nothing of it, but each reload restores it.
+STORAGE_KEY = "market-intelligence-chat:v1"
+MAX_STORED_TURNS = 20
+# Sources start open when there are this many or fewer: one or two are read, not skimmed.
+OPEN_SOURCES_UP_TO = 2
+STOPPED = "Stopped before the answer was complete."
+# Front matter says "unknown" for documents without a date; either way no date is shown.
+NO_DATE = {"", "unknown"}
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+_CITATION_MARKER = re.compile(r"\[(\d+)\]")
+
+
+class ShownCitation(TypedDict):
+    """A citation as the chat keeps it: what it shows, and what feedback stores."""
+
+    n: int
+    title: str
+    source: str
+    publisher: str
+    date: str
+    page: int | None
+    quote: str
+    start: int
+    end: NotRequired[int]
+    score: NotRequired[float]
+    path: NotRequired[str]
+    chunk_id: NotRequired[str]
+    highlights: NotRequired[list[tuple[int, int]]]
+
+
+class ShownSentence(TypedDict):
+    text: str
+    supported: NotRequired[bool]
+
+
+class ShownAnswer(TypedDict):
+    """The part of an `Answer` the chat shows (no diagnostics: they are for staff)."""
+
+    answer: str
+    refused: bool
+    citations: list[ShownCitation]
+    sentences: NotRequired[list[ShownSentence]]
+    closest_topics: NotRequired[list[str]]
+    notes: NotRequired[list[str]]
+
+
+class Turn(TypedDict):
+    """One exchange: the question and its answer, or the `problem` that kept it from being
+    answered (a rate limit, an invalid question). Neither means it was stopped."""
+
+    question: str
+    answer: ShownAnswer | None
+    problem: str | None
+
+
+_SHOWN_ANSWER = TypeAdapter(ShownAnswer)
+_TURNS = TypeAdapter(list[Turn])
 
 
 def escape_markdown(text: str) -> str:
@@ -59,33 +125,87 @@ def highlighted_quote(citation: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
 def _link(citation: dict[str, Any]) -> str:
     title = html.escape(citation["title"])
     source = citation["source"]
-    if source.startswith(("http://", "https://")):
+    if _is_url(source):
         href = html.escape(source, quote=True)
         return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{title}</a>'
     return title
 
 
+def source_details(citation: dict[str, Any]) -> list[str]:
+    """Publisher, date and page, leaving out what the document does not say (an undated
+    document shows no date, not "unknown")."""
+    date = (citation.get("date") or "").strip()
+    page = citation.get("page")
+    return [
+        part
+        for part in (
+            (citation.get("publisher") or "").strip(),
+            "" if date.lower() in NO_DATE else date,
+            f"page {page}" if page else "",
+        )
+        if part
+    ]
+
+
 def format_sources(answer: dict[str, Any]) -> str:
-    """A collapsible "Sources" block: title (linked), publisher, date, the quoted passage."""
+    """A collapsible "Sources" block: title (linked), publisher, date, the quoted passage.
+    Open when there are few sources; each one can be shown by its `[n]` in the text."""
     citations = answer.get("citations") or []
     if not citations:
         return ""
     items = []
     for citation in citations:
-        page = f" · page {citation['page']}" if citation.get("page") else ""
+        details = " · ".join(html.escape(part) for part in source_details(citation))
         items.append(
-            f'<div class="mia-source"><strong>[{citation["n"]}]</strong> {_link(citation)}'
-            f'<div class="mia-meta">{html.escape(citation["publisher"])} · '
-            f"{html.escape(citation['date'])}{page}</div>"
+            f'<div class="mia-source mia-source-{int(citation["n"])}" tabindex="-1">'
+            f"<strong>[{citation['n']}]</strong> {_link(citation)}"
+            f'<div class="mia-meta">{details}</div>'
             f"<blockquote>{highlighted_quote(citation)}</blockquote></div>"
         )
+    opened = " open" if len(citations) <= OPEN_SOURCES_UP_TO else ""
     return (
-        f'<details class="mia-sources"><summary>Sources ({len(citations)})</summary>'
+        f'<details class="mia-sources"{opened}><summary>Sources ({len(citations)})</summary>'
         + "".join(items)
         + "</details>"
+    )
+
+
+def plain_text(answer: dict[str, Any]) -> str:
+    """The answer as plain text with its numbered sources: what the copy button copies
+    (the chat's own message is Markdown and HTML)."""
+    if answer.get("refused"):
+        lines = [refusal_reason(answer.get("answer") or "")]
+        topics = answer.get("closest_topics") or []
+        if topics:
+            lines += ["", "Closest topics they do cover:", *(f"- {topic}" for topic in topics)]
+        return "\n".join(lines)
+    lines = [answer["answer"]]
+    citations = answer.get("citations") or []
+    if citations:
+        lines += ["", "Sources:"]
+    for citation in citations:
+        details = ", ".join(source_details(citation))
+        line = f"[{citation['n']}] {citation['title']}" + (f" ({details})" if details else "")
+        lines.append(line + (f" {citation['source']}" if _is_url(citation["source"]) else ""))
+    return "\n".join(lines)
+
+
+def copy_button(answer: dict[str, Any]) -> str:
+    """A button that copies `plain_text(answer)` (see CHAT_SCRIPT). The text rides in its
+    `value` (Gradio's sanitizer drops data-* attributes) with line breaks as entities, so
+    Markdown leaves it whole."""
+    text = html.escape(plain_text(answer), quote=True).replace("\n", "&#10;")
+    return (
+        '<div class="mia-actions"><button type="button" class="mia-copy" '
+        f'title="Copy the answer and its sources as plain text" value="{text}">'
+        "Copy</button></div>"
     )
 
 
@@ -98,26 +218,52 @@ def format_answer(answer: dict[str, Any]) -> str:
         return (
             '<div class="mia-refusal"><span class="mia-refusal-label">Not in the documents</span>'
             f"<p>{html.escape(refusal_reason(answer.get('answer') or ''))}</p>{closest}</div>"
+            f"\n\n{copy_button(answer)}"
         )
-    return answer_text_html(answer) + notes_html(answer) + "\n\n" + format_sources(answer)
+    return (
+        answer_text_html(answer)
+        + notes_html(answer)
+        + "\n\n"
+        + format_sources(answer)
+        + "\n\n"
+        + copy_button(answer)
+    )
+
+
+def with_citation_buttons(text: str, numbers: set[int], escape: Callable[[str], str]) -> str:
+    """`text` escaped by `escape`, with each `[n]` of a listed source as a button that shows
+    that source; other brackets stay text."""
+    parts, cursor = [], 0
+    for marker in _CITATION_MARKER.finditer(text):
+        n = int(marker.group(1))
+        if n not in numbers:
+            continue
+        parts.append(escape(text[cursor : marker.start()]))
+        parts.append(
+            f'<button type="button" class="mia-cite" value="{n}" title="Show source {n}">[{n}]</button>'
+        )
+        cursor = marker.end()
+    parts.append(escape(text[cursor:]))
+    return "".join(parts)
 
 
 def answer_text_html(answer: dict[str, Any]) -> str:
-    """The answer text; sentences no cited source supports are marked as such."""
+    """The answer text with clickable `[n]`; sentences no cited source supports are marked."""
     text = answer["answer"]
+    numbers = {int(citation["n"]) for citation in answer.get("citations") or []}
     unsupported = [s["text"] for s in answer.get("sentences") or [] if not s.get("supported", True)]
     parts, cursor = [], 0
     for sentence in unsupported:
         start = text.find(sentence, cursor)
         if start < 0:
             continue
-        parts.append(escape_markdown(text[cursor:start]))
+        parts.append(with_citation_buttons(text[cursor:start], numbers, escape_markdown))
         parts.append(
             '<span class="mia-unsupported" title="No cited source supports this sentence">'
-            f"{html.escape(sentence)}</span>"
+            f"{with_citation_buttons(sentence, numbers, html.escape)}</span>"
         )
         cursor = start + len(sentence)
-    parts.append(escape_markdown(text[cursor:]))
+    parts.append(with_citation_buttons(text[cursor:], numbers, escape_markdown))
     return "".join(parts)
 
 
@@ -127,13 +273,47 @@ def notes_html(answer: dict[str, Any]) -> str:
     return "".join(f'\n\n<p class="mia-note">{html.escape(note)}</p>' for note in notes)
 
 
-def conversation(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The history the assistant needs: earlier questions and answer texts."""
+def conversation(turns: list[Turn]) -> list[dict[str, str]]:
+    """The history the assistant needs: earlier questions and answer texts (turns that
+    were stopped or refused by a rate limit are left out)."""
     history: list[dict[str, str]] = []
     for turn in turns:
-        history.append({"role": "user", "content": turn["question"]})
-        history.append({"role": "assistant", "content": turn["answer"]["answer"]})
+        if turn["answer"] is not None:
+            history.append({"role": "user", "content": turn["question"]})
+            history.append({"role": "assistant", "content": turn["answer"]["answer"]})
     return history
+
+
+def reply_html(turn: Turn) -> str:
+    """What the chat shows as the reply to one turn."""
+    if turn["answer"] is not None:
+        return format_answer(dict(turn["answer"]))
+    if turn["problem"] is not None:
+        return f"⚠️ {escape_markdown(turn['problem'])}"
+    return f'<p class="mia-note">{STOPPED}</p>'
+
+
+def chat_messages(turns: list[Turn]) -> list[dict[str, str]]:
+    """The chat's messages for a conversation: a question and its reply per turn."""
+    messages = []
+    for turn in turns:
+        messages.append({"role": "user", "content": escape_markdown(turn["question"])})
+        messages.append({"role": "assistant", "content": reply_html(turn)})
+    return messages
+
+
+def shown_answer(answer: dict[str, Any]) -> ShownAnswer:
+    """The part of an answer the chat keeps (`Answer.public_dict()` in, no diagnostics out)."""
+    return _SHOWN_ANSWER.validate_python(answer)
+
+
+def restored_turns(stored: Any) -> list[Turn]:
+    """The conversation the browser kept, checked: browser storage is the user's to edit
+    and may hold an older format, so anything malformed starts a new chat."""
+    try:
+        return _TURNS.validate_python(stored or [])[-MAX_STORED_TURNS:]
+    except ValidationError:
+        return []
 
 
 def question_refusal(policy: AccessPolicy, request: gr.Request | None) -> str | None:
@@ -152,45 +332,57 @@ def question_refusal(policy: AccessPolicy, request: gr.Request | None) -> str | 
 def respond(
     assistant: Assistant,
     message: str,
-    chat: list[dict[str, Any]],
-    turns: list[dict[str, Any]],
+    turns: list[Turn],
     refusal: str | None = None,
-) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], str]]:
-    """Stream one answer into the chat: yields (chat, turns, textbox value). With a
-    `refusal` (see `question_refusal`) the chat shows it as a warning instead of answering."""
-    chat = [*chat, {"role": "user", "content": escape_markdown(message)}]
+) -> Iterator[tuple[Any, Any, Any]]:
+    """Stream one answer into the chat: yields (chat, turns, stored turns),
+    `gr.skip()` where nothing changed. With a `refusal` (see `question_refusal`) the chat
+    shows it as a warning instead of answering.
+
+    The question is a turn from the first yield on, unanswered until the answer is
+    complete, so an answer stopped midway stays in the conversation as stopped."""
     problem = refusal
+    question = message
     if problem is None:
         try:
-            assistant.validate_question(message)
+            question = assistant.validate_question(message)
         except InvalidQuestion as error:
             problem = str(error)
     if problem is not None:
-        yield [*chat, {"role": "assistant", "content": f"⚠️ {escape_markdown(problem)}"}], turns, ""
+        turns = [*turns, Turn(question=message, answer=None, problem=problem)]
+        yield chat_messages(turns), turns, turns[-MAX_STORED_TURNS:]
         return
+    earlier = chat_messages(turns)
+    asked = {"role": "user", "content": escape_markdown(question)}
+    pending = [*turns, Turn(question=question, answer=None, problem=None)]
+    yield [*earlier, asked], pending, gr.skip()
     partial = ""
-    for event in assistant.stream(message, conversation(turns)):
+    for event in assistant.stream(question, conversation(turns)):
         if event.kind == "token":
             partial += event.data
-            yield [*chat, {"role": "assistant", "content": escape_markdown(partial)}], turns, ""
+            reply = {"role": "assistant", "content": escape_markdown(partial)}
+            yield [*earlier, asked, reply], gr.skip(), gr.skip()
         else:
-            answer = event.data.to_dict()
-            turns = [*turns, {"question": message, "answer": answer}]
-            yield [*chat, {"role": "assistant", "content": format_answer(answer)}], turns, ""
+            answer = shown_answer(event.data.public_dict())
+            turns = [*turns, Turn(question=question, answer=answer, problem=None)]
+            yield chat_messages(turns), turns, turns[-MAX_STORED_TURNS:]
 
 
 def record_feedback(
     assistant: Assistant,
-    turns: list[dict[str, Any]],
+    turns: list[Turn],
     message_index: int,
     liked: bool,
 ) -> int | None:
-    """Store a thumb on the answer at chat message `message_index`; returns its id."""
+    """Store a thumb on the answer at chat message `message_index`; returns its id, or None
+    when that message is no answer (a warning, a stopped turn)."""
     turn_index = message_index // 2
     if not 0 <= turn_index < len(turns):
         return None
     turn = turns[turn_index]
     answer = turn["answer"]
+    if answer is None:
+        return None
     return add_feedback(
         assistant.settings,
         Feedback(
@@ -198,7 +390,7 @@ def record_feedback(
             question=turn["question"],
             answer=answer["answer"],
             history=conversation(turns[:turn_index]),
-            citations=answer["citations"],
+            citations=[dict(citation) for citation in answer["citations"]],
             refused=answer["refused"],
             surface="chat",
         ),
@@ -206,11 +398,12 @@ def record_feedback(
 
 
 def header_html(stats: dict[str, Any]) -> str:
-    newest = stats.get("newest_document_date") or "unknown"
+    newest = stats.get("newest_document_date")
+    dated = f" (newest dated {html.escape(newest)})" if newest and newest.lower() not in NO_DATE else ""
     return (
         '<div class="mia-header"><h1>Market Intelligence Assistant</h1>'
         f"<p>Answers from {stats['documents']} public documents on Malaysia's critical minerals, "
-        f"rare earths and U.S.–Malaysia trade (newest dated {html.escape(newest)}). "
+        f"rare earths and U.S.–Malaysia trade{dated}. "
         "Every sentence is quoted from a source you can check.</p></div>"
     )
 
@@ -235,39 +428,46 @@ def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) ->
 
 
 def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
-    """The conversation: chatbot, question box, examples, thumbs and comments."""
+    """The conversation: chatbot, question box with its stop button, examples, thumbs and
+    comments, kept in the browser across reloads."""
     turns = gr.State([])
+    stored = gr.BrowserState([], storage_key=STORAGE_KEY)
     feedback_id = gr.State(None)
     chatbot = gr.Chatbot(
         label="Conversation",
         show_label=False,
         height="60vh",
-        buttons=["copy"],
+        buttons=[],  # Gradio's copy button copies the Markdown; answers carry their own
         feedback_options=("Like", "Dislike"),
         placeholder="Ask about export rules, tariffs, financing programmes or who to contact.",
         examples=[{"text": example} for example in EXAMPLES],
         elem_id="chat",
     )
-    with gr.Row():
+    with gr.Row(elem_id="question-row"):
         textbox = gr.Textbox(
-            placeholder="Ask a question about the documents…",
+            placeholder="Ask about the documents…",
             show_label=False,
             scale=8,
             autofocus=True,
             submit_btn=True,
             elem_id="question",
         )
-        new_chat = gr.Button("New chat", scale=1, variant="secondary", elem_id="new-chat")
+        new_chat = gr.Button("New chat", scale=1, min_width=90, variant="secondary", elem_id="new-chat")
     with gr.Row(visible=False, elem_id="feedback-comment") as comment_row:
         comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
         send_comment = gr.Button("Send comment", scale=1)
 
-    def on_submit(message, chat, state, request: gr.Request):
-        yield from respond(assistant, message, chat, state, question_refusal(policy, request))
+    def on_typed(text: str) -> tuple[str, Any]:
+        return text, gr.update(value="", submit_btn=False, stop_btn=True)
 
-    def on_example(selection: gr.SelectData, chat, state, request: gr.Request):
-        text = selection.value["text"]
-        yield from respond(assistant, text, chat, state, question_refusal(policy, request))
+    def on_example(selection: gr.SelectData) -> tuple[str, Any]:
+        return on_typed(selection.value["text"])
+
+    def on_question(message, state, request: gr.Request):
+        yield from respond(assistant, message, state, question_refusal(policy, request))
+
+    def on_answered() -> Any:
+        return gr.update(submit_btn=True, stop_btn=False)
 
     def on_like(data: gr.LikeData, state, request: gr.Request):
         if data.liked is None:  # the thumb was taken back
@@ -277,23 +477,101 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
             gr.Warning(refusal)
             return None, gr.update(visible=False)
         index = data.index if isinstance(data.index, int) else data.index[0]
-        stored = record_feedback(assistant, state, index, bool(data.liked))
-        return stored, gr.update(visible=stored is not None)
+        stored_id = record_feedback(assistant, state, index, bool(data.liked))
+        return stored_id, gr.update(visible=stored_id is not None)
 
-    def on_comment(text, stored):
-        if stored is not None and text.strip():
-            set_feedback_comment(assistant.settings, stored, text.strip())
+    def on_comment(text, stored_id):
+        if stored_id is not None and text.strip():
+            set_feedback_comment(assistant.settings, stored_id, text.strip())
         return "", gr.update(visible=False)
 
-    textbox.submit(on_submit, [textbox, chatbot, turns], [chatbot, turns, textbox])
-    chatbot.example_select(on_example, [chatbot, turns], [chatbot, turns, textbox])
+    # A question (typed, or an example picked) moves from the box into `asked`, the box
+    # offers Stop instead of Send while the answer streams, and Send again afterwards. The
+    # steps run one after another: Gradio holds back an event whose outputs another is using.
+    asked = gr.State("")
+    answering: list[Any] = []  # Dependency objects; Gradio types `cancels` as dicts
+    for picked in (
+        textbox.submit(on_typed, [textbox], [asked, textbox], queue=False),
+        chatbot.example_select(on_example, None, [asked, textbox], queue=False),
+    ):
+        answer = picked.then(on_question, [asked, turns], [chatbot, turns, stored])
+        answer.then(on_answered, None, [textbox], queue=False)  # after the answer, or its stop
+        answering.append(answer)
+    # Stopping keeps the question in the conversation, marked as stopped (see `respond`).
+    # Send comes back at once: a stopped answer's last step may take a while to finish.
+    textbox.stop(
+        lambda state: (chat_messages(state), state[-MAX_STORED_TURNS:], on_answered()),
+        [turns],
+        [chatbot, stored, textbox],
+        cancels=answering,
+        queue=False,
+    )
     chatbot.like(on_like, [turns], [feedback_id, comment_row])
     send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
-    new_chat.click(
-        lambda: ([], [], None, gr.update(visible=False)),
+    # Gradio's trash icon and "New chat" both start over: nothing of the old conversation
+    # is left to answer follow-ups from or to attach feedback to.
+    gr.on(
+        [new_chat.click, chatbot.clear],
+        lambda: ([], [], None, "", gr.update(visible=False), []),
         None,
-        [chatbot, turns, feedback_id, comment_row],
+        [chatbot, turns, feedback_id, comment, comment_row, stored],
+        cancels=answering,
+        queue=False,
     )
+    page = Context.root_block
+    if page is None:
+        raise RuntimeError("build_chat must be called inside a gr.Blocks context")
+    page.load(
+        lambda kept: (chat_messages(restored := restored_turns(kept)), restored),
+        [stored],
+        [chatbot, turns],
+        queue=False,
+    )
+
+
+# Makes the chat's own controls inside answers work (the HTML comes from format_answer):
+# a citation `[n]` (value n) opens the answer's sources and scrolls to source n; "Copy"
+# copies the plain text in its value. One listener on the document, because Gradio
+# renders messages as they stream.
+CHAT_SCRIPT = """<script>
+document.addEventListener("click", (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  const cite = target && target.closest("button.mia-cite");
+  const copy = target && target.closest("button.mia-copy");
+  if (cite) showSource(cite);
+  if (copy) copyAnswer(copy);
+});
+function showSource(cite) {
+  let answer = cite.parentElement;
+  while (answer && !answer.querySelector("details.mia-sources")) answer = answer.parentElement;
+  const source = /^[0-9]+$/.test(cite.value) && answer && answer.querySelector(".mia-source-" + cite.value);
+  if (!source) return;
+  source.closest("details").open = true;
+  source.scrollIntoView({block: "nearest"});
+  source.focus({preventScroll: true});
+}
+async function copyAnswer(button) {
+  const text = button.value;
+  try {
+    if (navigator.clipboard) await navigator.clipboard.writeText(text);
+    else {  // pages served over plain HTTP to another host have no clipboard API
+      const area = document.createElement("textarea");
+      area.value = text;
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.append(area);
+      area.select();
+      const copied = document.execCommand("copy");
+      area.remove();
+      if (!copied) throw new Error("copy refused");
+    }
+    button.textContent = "Copied";
+  } catch (error) {
+    button.textContent = "Copy failed";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+}
+</script>"""
 
 
 def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
@@ -313,7 +591,13 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
     css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
     add_unmatched_routes(app)
     app = gr.mount_gradio_app(
-        app, build_ui(assistant, policy, staff), path="/", footer_links=[], theme=theme, css=css
+        app,
+        build_ui(assistant, policy, staff),
+        path="/",
+        footer_links=[],
+        theme=theme,
+        css=css,
+        head=CHAT_SCRIPT,
     )
     chat_mounts = [route for route in app.router.routes if isinstance(route, Mount) and route.path == ""]
     if len(chat_mounts) != 1:

@@ -6,17 +6,14 @@ large text). Screenshots at 1366x900 and 390x844 go to test-artifacts/."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from assistant.api import create_app
-from assistant.config import Settings
-from assistant.service import Assistant
-from tests.conftest import CHROMIUM_ARGS, CORPUS, LiveServer, require_chromium
+from tests.conftest import CHROMIUM_ARGS, require_chromium
+from tests.test_ui_browser import chat_through_llm
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -149,23 +146,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The chat and the widget over one document, answering through a local OpenAI-protocol
     server whose answers carry a sentence no source supports (so the marks and notes show)."""
     require_chromium()
-    from tests.openai_server import make_app
-
-    corpus = tmp_path_factory.mktemp("contrast-corpus")
-    shutil.copy(CORPUS / "trade-gov_malaysia-critical-minerals-cooperation.md", corpus)
-    with LiveServer(make_app()) as llm:
-        settings = Settings(
-            data_dir=tmp_path_factory.mktemp("contrast-data"),
-            llm="openai",
-            llm_base_url=f"{llm.url}/v1",
-            llm_model="unsupported",
-        )
-        assistant = Assistant(settings)
-        report = assistant.ingest([corpus])
-        assert not report.errors, report.errors
-        assistant.warm_up()
-        with LiveServer(create_app(assistant)) as app:
-            yield app.url
+    with chat_through_llm(tmp_path_factory, "unsupported") as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +192,7 @@ def test_chat_answer_sources_and_refusal_are_readable(browser: Any, server: str,
         assert page.evaluate("document.body.classList.contains('dark')") is (theme == "dark")
 
         answer = ask_chat(page, ANSWERABLE)
-        answer.locator("details.mia-sources summary").click()
+        answer.locator("details.mia-sources").evaluate("details => { details.open = true; }")
         assert answer.locator(".mia-source mark").count() >= 1
         assert answer.locator(".mia-unsupported").count() == 1
         assert answer.locator(".mia-note").count() >= 1
@@ -225,7 +207,15 @@ def test_chat_answer_sources_and_refusal_are_readable(browser: Any, server: str,
             cls for item in measured for cls in item["classes"].split()
         }
         # The components the issue names were really measured, not skipped as invisible.
-        assert {"MARK", "BLOCKQUOTE", "mia-meta", "mia-refusal-label", "mia-note"} <= checked, checked
+        assert {
+            "MARK",
+            "BLOCKQUOTE",
+            "mia-meta",
+            "mia-refusal-label",
+            "mia-note",
+            "mia-cite",  # the [n] buttons
+            "mia-copy",
+        } <= checked, checked
         assert any(item["where"].endswith("::after") for item in measured)  # "(unsupported)"
 
         answer.scroll_into_view_if_needed()
