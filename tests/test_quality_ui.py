@@ -242,6 +242,18 @@ def test_public_chat_runs_no_evaluation_without_a_key(keyed: tuple[LiveServer, A
     assert not assistant.settings.reports_dir.exists()
 
 
+def test_a_widget_key_runs_no_evaluation(keyed: tuple[LiveServer, Assistant, str]) -> None:
+    """A widget key sits in public pages and any script can send its Origin: it may ask
+    questions, not run the golden set (it could before)."""
+    server, assistant, _key = keyed
+    origin = "https://shop.example"
+    widget_key = create_key(assistant.settings, "site", [origin], rate_limit=100)
+    with chat_client(server, **{"X-API-Key": widget_key, "Origin": origin}) as client:
+        status, _summary = _run_evaluation(client)
+    assert "needs a server key" in status
+    assert not assistant.settings.reports_dir.exists()
+
+
 def test_evaluation_with_a_key_is_rate_limited_and_links_its_report(
     keyed: tuple[LiveServer, Assistant, str],
 ) -> None:
