@@ -51,6 +51,7 @@ MAX_STORED_TURNS = 20
 # Sources start open when there are this many or fewer: one or two are read, not skimmed.
 OPEN_SOURCES_UP_TO = 2
 STOPPED = "Stopped before the answer was complete."
+SEARCHING = "Looking in the documents…"  # shown until the first words of the answer
 # Front matter says "unknown" for documents without a date; either way no date is shown.
 NO_DATE = {"", "unknown"}
 
@@ -355,7 +356,8 @@ def respond(
     earlier = chat_messages(turns)
     asked = {"role": "user", "content": escape_markdown(question)}
     pending = [*turns, Turn(question=question, answer=None, problem=None)]
-    yield [*earlier, asked], pending, gr.skip()
+    searching = {"role": "assistant", "content": f'<p class="mia-pending">{SEARCHING}</p>'}
+    yield [*earlier, asked, searching], pending, gr.skip()
     partial = ""
     for event in assistant.stream(question, conversation(turns)):
         if event.kind == "token":
@@ -400,9 +402,10 @@ def record_feedback(
 def header_html(stats: dict[str, Any]) -> str:
     newest = stats.get("newest_document_date")
     dated = f" (newest dated {html.escape(newest)})" if newest and newest.lower() not in NO_DATE else ""
+    documents = f"{stats['documents']} public document" + ("" if stats["documents"] == 1 else "s")
     return (
         '<div class="mia-header"><h1>Market Intelligence Assistant</h1>'
-        f"<p>Answers from {stats['documents']} public documents on Malaysia's critical minerals, "
+        f"<p>Answers from {documents} on Malaysia's critical minerals, "
         f"rare earths and U.S.–Malaysia trade{dated}. "
         "Every sentence is quoted from a source you can check.</p></div>"
     )
@@ -491,11 +494,12 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
     asked = gr.State("")
     answering: list[Any] = []  # Dependency objects; Gradio types `cancels` as dicts
     for picked in (
-        textbox.submit(on_typed, [textbox], [asked, textbox], queue=False),
-        chatbot.example_select(on_example, None, [asked, textbox], queue=False),
+        textbox.submit(on_typed, [textbox], [asked, textbox], queue=False, show_progress="hidden"),
+        chatbot.example_select(on_example, None, [asked, textbox], queue=False, show_progress="hidden"),
     ):
         answer = picked.then(on_question, [asked, turns], [chatbot, turns, stored])
-        answer.then(on_answered, None, [textbox], queue=False)  # after the answer, or its stop
+        # after the answer, or its stop
+        answer.then(on_answered, None, [textbox], queue=False, show_progress="hidden")
         answering.append(answer)
     # Stopping keeps the question in the conversation, marked as stopped (see `respond`).
     # Send comes back at once: a stopped answer's last step may take a while to finish.
@@ -505,6 +509,7 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
         [chatbot, stored, textbox],
         cancels=answering,
         queue=False,
+        show_progress="hidden",
     )
     chatbot.like(on_like, [turns], [feedback_id, comment_row])
     send_comment.click(on_comment, [comment, feedback_id], [comment, comment_row])
@@ -547,7 +552,7 @@ function showSource(cite) {
   const source = /^[0-9]+$/.test(cite.value) && answer && answer.querySelector(".mia-source-" + cite.value);
   if (!source) return;
   source.closest("details").open = true;
-  source.scrollIntoView({block: "nearest"});
+  source.scrollIntoView({block: "start"});
   source.focus({preventScroll: true});
 }
 async function copyAnswer(button) {
