@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import random
@@ -261,6 +262,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=default_data)
     parser.add_argument("--no-bm25s", action="store_true", help="skip bm25s (not a dependency)")
     args = parser.parse_args()
+    with_bm25s = not args.no_bm25s and importlib.util.find_spec("bm25s") is not None
+    if not with_bm25s:
+        print("bm25s left out (pip install bm25s to compare it)", flush=True)
 
     real = CorpusIndex(Settings(data_dir=args.data_dir)).all_chunks()
     if not real:
@@ -276,9 +280,7 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "corpus_chunks": len(real),
         "questions": len(queries),
-        "sizes": [
-            measure(real, size, queries, args.repeat, not args.no_bm25s) for size in [len(real), *args.sizes]
-        ],
+        "sizes": [measure(real, size, queries, args.repeat, with_bm25s) for size in [len(real), *args.sizes]],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "lexical.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
