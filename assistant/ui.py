@@ -50,7 +50,7 @@ STORAGE_KEY = "market-intelligence-chat:v1"
 MAX_STORED_TURNS = 20
 # Sources start open when there are this many or fewer: one or two are read, not skimmed.
 OPEN_SOURCES_UP_TO = 2
-STOPPED = "Stopped before the answer was complete."
+STOPPED = "Stopped before the answer was complete, so no sources are shown."
 SEARCHING = "Looking in the documents…"  # shown until the first words of the answer
 # Front matter says "unknown" for documents without a date; either way no date is shown.
 NO_DATE = {"", "unknown"}
@@ -95,11 +95,13 @@ class ShownAnswer(TypedDict):
 
 class Turn(TypedDict):
     """One exchange: the question and its answer, or the `problem` that kept it from being
-    answered (a rate limit, an invalid question). Neither means it was stopped."""
+    answered (a rate limit, an invalid question). Neither means it was stopped, after the
+    `partial` text it had streamed."""
 
     question: str
     answer: ShownAnswer | None
     problem: str | None
+    partial: NotRequired[str]
 
 
 _SHOWN_ANSWER = TypeAdapter(ShownAnswer)
@@ -291,7 +293,9 @@ def reply_html(turn: Turn) -> str:
         return format_answer(dict(turn["answer"]))
     if turn["problem"] is not None:
         return f"⚠️ {escape_markdown(turn['problem'])}"
-    return f'<p class="mia-note">{STOPPED}</p>'
+    partial = turn.get("partial", "")
+    shown = f"{escape_markdown(partial)}\n\n" if partial else ""
+    return f'{shown}<p class="mia-note">{STOPPED}</p>'
 
 
 def chat_messages(turns: list[Turn]) -> list[dict[str, str]]:
@@ -340,8 +344,9 @@ def respond(
     `gr.skip()` where nothing changed. With a `refusal` (see `question_refusal`) the chat
     shows it as a warning instead of answering.
 
-    The question is a turn from the first yield on, unanswered until the answer is
-    complete, so an answer stopped midway stays in the conversation as stopped."""
+    The question is a turn from the first yield on, unanswered (with the text streamed so
+    far) until the answer is complete, so an answer stopped midway stays in the
+    conversation as stopped, showing what it had said."""
     problem = refusal
     question = message
     if problem is None:
@@ -363,7 +368,8 @@ def respond(
         if event.kind == "token":
             partial += event.data
             reply = {"role": "assistant", "content": escape_markdown(partial)}
-            yield [*earlier, asked, reply], gr.skip(), gr.skip()
+            stopped_here = Turn(question=question, answer=None, problem=None, partial=partial)
+            yield [*earlier, asked, reply], [*turns, stopped_here], gr.skip()
         else:
             answer = shown_answer(event.data.public_dict())
             turns = [*turns, Turn(question=question, answer=answer, problem=None)]

@@ -18,7 +18,7 @@ from assistant.api import create_app
 from assistant.config import Settings
 from assistant.service import Assistant
 from assistant.store import list_feedback
-from assistant.ui import format_sources, header_html, plain_text
+from assistant.ui import STOPPED, Turn, chat_messages, format_sources, header_html, plain_text
 from tests.conftest import CHROMIUM_ARGS, CORPUS, HOSTILE_DOCUMENT, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -164,15 +164,29 @@ def test_document_html_is_shown_as_text_never_run(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "chat-hostile-document.png"), full_page=True)
 
 
-def test_the_trash_starts_a_new_conversation(page, chat_server) -> None:
-    """Nothing of the old conversation is left: no follow-up context, no comment box, and
-    a thumb on the next answer is stored with the next question (the trash kept them all;
-    "New chat" runs the same reset, see the reload test)."""
+def is_restore(response) -> bool:
+    """The page load's call that restores the conversation the browser kept (its input is
+    that conversation: a list)."""
+    body = response.request.post_data or ""
+    return response.url.endswith("/gradio_api/run/predict") and '"data":[[' in body.replace(" ", "")
+
+
+def test_a_conversation_survives_reloads_until_the_trash_or_new_chat(page, chat_server) -> None:
+    """A reload brings the conversation back as real turns (a thumb on a restored answer is
+    stored with its question). The trash and "New chat" start over: nothing of the old
+    conversation is left to answer a follow-up from, to attach a thumb to (the trash kept
+    both), or to restore after a reload."""
     _, assistant = chat_server
     ask(page, "When did Malaysia ban unprocessed rare earth exports?")
+    page.reload()
+    page.wait_for_selector("#chat .bot-row .mia-sources")
+    assert "January 2024" in page.locator(".bot-row").last.inner_text()
     page.get_by_label("Dislike").last.click()
     page.wait_for_selector("#feedback-comment textarea", state="visible")
-    page.locator("#chat").get_by_label("Clear").click()
+    latest = list_feedback(assistant.settings)[0]
+    assert latest.question == "When did Malaysia ban unprocessed rare earth exports?"
+
+    page.locator("#chat").get_by_label("Clear").click()  # Gradio's trash icon
     page.wait_for_function("document.querySelectorAll('#chat .message-row').length === 0")
     page.wait_for_selector("#feedback-comment", state="hidden")
     ask(page, "When did it start?")
@@ -181,6 +195,14 @@ def test_the_trash_starts_a_new_conversation(page, chat_server) -> None:
     latest = list_feedback(assistant.settings)[0]
     assert latest.question == "When did it start?"
     assert latest.history == []  # answered without the old topic
+
+    page.click("#new-chat")
+    page.wait_for_function("document.querySelectorAll('#chat .message-row').length === 0")
+    with page.expect_response(is_restore) as restore:
+        page.reload()
+    assert restore.value.json()["data"][0] == []  # no messages came back
+    page.wait_for_selector("#question textarea")
+    assert page.locator("#chat .message-row").count() == 0
 
 
 def test_an_answer_copies_as_plain_text_and_its_citations_show_their_sources(page, chat_server) -> None:
@@ -210,34 +232,6 @@ def test_an_answer_copies_as_plain_text_and_its_citations_show_their_sources(pag
     shown, chat = source.bounding_box(), page.locator("#chat .bubble-wrap").bounding_box()
     assert shown is not None and chat is not None
     assert chat["y"] <= shown["y"] < chat["y"] + chat["height"]  # scrolled into view
-
-
-def is_restore(response) -> bool:
-    """The page load's call that restores the conversation the browser kept (its input is
-    that conversation: a list)."""
-    body = response.request.post_data or ""
-    return response.url.endswith("/gradio_api/run/predict") and '"data":[[' in body.replace(" ", "")
-
-
-def test_the_conversation_survives_a_reload_until_new_chat(page, chat_server) -> None:
-    _, assistant = chat_server
-    ask(page, "When did Malaysia ban unprocessed rare earth exports?")
-    page.reload()
-    page.wait_for_selector("#chat .bot-row .mia-sources")
-    assert "January 2024" in page.locator(".bot-row").last.inner_text()
-    page.get_by_label("Dislike").last.click()  # the restored turn is a turn, not a picture
-    page.wait_for_selector("#feedback-comment textarea", state="visible")
-    assert (
-        list_feedback(assistant.settings)[0].question
-        == "When did Malaysia ban unprocessed rare earth exports?"
-    )
-    page.click("#new-chat")
-    page.wait_for_function("document.querySelectorAll('#chat .message-row').length === 0")
-    with page.expect_response(is_restore) as restore:
-        page.reload()
-    assert restore.value.json()["data"][0] == []  # no messages came back
-    page.wait_for_selector("#question textarea")
-    assert page.locator("#chat .message-row").count() == 0
 
 
 def test_phone_width_keeps_the_chat_usable(browser, chat_server) -> None:
@@ -322,6 +316,12 @@ def test_one_or_two_sources_start_open_more_start_closed() -> None:
     assert sources(1).startswith('<details class="mia-sources" open>')
     assert sources(2).startswith('<details class="mia-sources" open>')
     assert sources(3).startswith('<details class="mia-sources">')
+
+
+def test_a_stopped_answer_keeps_what_it_had_said() -> None:
+    stopped = Turn(question="Since when?", answer=None, problem=None, partial="Since 2024 the *ban* [1")
+    _, reply = chat_messages([stopped])
+    assert reply["content"] == f'Since 2024 the \\*ban\\* \\[1\n\n<p class="mia-note">{STOPPED}</p>'
 
 
 @contextmanager
