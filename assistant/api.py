@@ -77,15 +77,10 @@ class AskRequest(BaseModel):
     filters: Filters | None = None
     stream: bool = Field(False, description="Answer as Server-Sent Events (see the README).")
 
-    @field_validator("filters")
+    @field_validator("question")
     @classmethod
-    def _filters_text_only(cls, value: Filters | None) -> Filters | None:
-        """Sources and publishers end up in file paths and Chroma's `where`, which fail on
-        a lone surrogate or a NUL character: a 422 here, not a 500 there."""
-        for text in (value.sources + value.publishers) if value else []:
-            if "\x00" in valid_text(text):
-                raise ValueError("contains a NUL character")
-        return value
+    def _question_text_only(cls, value: str) -> str:
+        return valid_text(value)
 
 
 class CitationOut(BaseModel):

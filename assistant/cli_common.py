@@ -18,7 +18,7 @@ from assistant.index import DataDirError, data_dir_lock
 from assistant.service import Assistant
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # one message, one line, whatever the width
 
 
 class State:

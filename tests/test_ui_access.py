@@ -65,12 +65,13 @@ def serving(assistant: Assistant, host: str, **overrides: Any) -> Iterator[LiveS
 def chat_client(server: LiveServer, **headers: str):  # type: ignore[no-untyped-def]
     from gradio_client import Client
 
-    return Client(server.url, headers=headers or None, verbose=False)
+    return Client(server.url, headers=headers or None, verbose=False, download_files=False)
 
 
 def chat_reply(client, question: str = QUESTION) -> str:  # type: ignore[no-untyped-def]
     """The text of the chat's last message after asking through the chat's API."""
-    chat, _textbox = client.predict(question, [], api_name="/on_submit")
+    client.predict(question, api_name="/on_typed")  # the box hands the question on
+    chat, *_rest = client.predict(api_name="/on_question")
     return " ".join(part.get("text", "") for part in chat[-1]["content"])
 
 
