@@ -9,6 +9,7 @@ the answer does not cite the same paragraph twice.
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass, field
 from functools import partial
@@ -128,13 +129,18 @@ class Filters(BaseModel):
 def _date_bound(value: str, upper: bool) -> int | None:
     """`2025` -> 20250101 (or 20251231 as an upper bound); `2025-10` likewise."""
     parts = value.strip().split("-")
-    if not (1 <= len(parts) <= 3) or not all(p.isdigit() for p in parts):
-        return None
+    if not (1 <= len(parts) <= 3) or not all(p.isascii() and p.isdigit() for p in parts):
+        return None  # isdigit alone lets "²⁰²³" through to int()
     year = int(parts[0])
     month = int(parts[1]) if len(parts) > 1 else (12 if upper else 1)
     day = int(parts[2]) if len(parts) > 2 else (31 if upper else 1)
     if not (1000 <= year <= 9999 and 1 <= month <= 12 and 1 <= day <= 31):
         return None
+    if len(parts) == 3:  # a day the user gave must exist: no 2024-02-30
+        try:
+            datetime.date(year, month, day)
+        except ValueError:
+            return None
     return year * 10000 + month * 100 + day
 
 

@@ -162,9 +162,16 @@ def test_date_filters_include_undated_documents_on_request(corpus_assistant: Ass
     assert corpus_assistant.retriever.undated_left_out(filters) == 0
 
 
-def test_bad_date_filter_is_rejected() -> None:
+@pytest.mark.parametrize("bad", ["last year", "2024-02-30", "2023-13", "²⁰²³"])
+def test_bad_date_filter_is_rejected(bad: str) -> None:
+    """Each is refused with the format hint (a day that does not exist passed before, and
+    superscript digits reached int() with its own message)."""
     with pytest.raises(ValueError, match="YYYY"):
-        Filters(date_from="last year")
+        Filters(date_from=bad)
+
+
+def test_real_dates_and_partial_dates_pass() -> None:
+    assert Filters(date_from="2024-02-29", date_to="2025-02").date_to == "2025-02"
 
 
 def test_near_duplicates_collapse(settings: Settings, tmp_path: Path) -> None:
