@@ -64,9 +64,7 @@ def staff_refusal(policy: AccessPolicy, request: gr.Request | None, count: bool 
     if connection is None:
         return NOT_STAFF
     try:
-        caller = policy.authenticate(connection)
-        if not policy.open_mode and (caller.key is None or not caller.key.allow_server):
-            return NOT_STAFF
+        caller = policy.authenticate_staff(connection)
         if count:
             policy.admit(caller)
     except ApiError as error:

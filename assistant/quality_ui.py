@@ -284,12 +284,7 @@ def staff_refusal(request: gr.Request | None) -> str | None:
     if connection is None or policy is None:
         return "The server could not tell who is asking; reload the page."
     try:
-        caller = policy.authenticate(connection)
-        # A widget key is no credential here: it sits in public pages, and any script can
-        # send the Origin it is bound to.
-        if not policy.open_mode and (caller.key is None or not caller.key.allow_server):
-            raise ApiError(401, "a server key is needed", "missing_key")
-        policy.admit(caller)
+        policy.admit(policy.authenticate_staff(connection))
     except ApiError as error:
         if error.kind == "missing_key":
             return (

@@ -147,6 +147,16 @@ class AccessPolicy:
         self.admit(caller)
         return caller
 
+    def authenticate_staff(self, request: HTTPConnection) -> Caller:
+        """The caller of a staff action (an evaluation run, a golden-set or document
+        change): open mode, or a server key. A public chat opens questions only, and a
+        widget key is no credential here: it sits in public pages, and any script can send
+        the Origin it is bound to."""
+        caller = self.authenticate(request)
+        if not self.open_mode and (caller.key is None or not caller.key.allow_server):
+            raise ApiError(401, "A server key is needed for staff actions.", "missing_key")
+        return caller
+
     def authenticate(self, request: HTTPConnection) -> Caller:
         """The caller, or an `ApiError` (401, 403); counts nothing against the rate limit."""
         origin = request.headers.get("origin")

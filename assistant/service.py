@@ -79,7 +79,7 @@ class Assistant:
         """Load everything a question needs, so the first user does not wait for it."""
         from assistant.question_parse import load_parser
 
-        self.retriever.refresh()
+        _ = self.retriever  # opens the saved lexical index
         self.corpus.embeddings.embed_query("warm up")
         load_parser()
         self._get_chain()
@@ -229,11 +229,10 @@ class Assistant:
     def ingest(
         self, paths: list[Path], prune: bool = False, progress: ProgressCallback | None = None
     ) -> IngestReport:
-        """Index `paths` and make the new text retrievable at once."""
+        """Index `paths`; the new text is retrievable at once (the index updates its
+        lexical index as it goes)."""
         report = self.corpus.ingest(paths, prune=prune, progress=progress)
         self._stats = None
-        if self._retriever is not None:
-            self._retriever.refresh()
         return report
 
     def sources(self) -> list[SourceInfo]:
@@ -242,8 +241,6 @@ class Assistant:
     def delete(self, source: str) -> list[str]:
         deleted = self.corpus.delete(source)
         self._stats = None
-        if self._retriever is not None:
-            self._retriever.refresh()
         return deleted
 
 
