@@ -145,6 +145,7 @@ def ask(page, question: str) -> str:  # type: ignore[no-untyped-def]
     page.wait_for_function("n => document.querySelectorAll('.bot-row').length > n", arg=count, timeout=30000)
     answer = page.locator(".bot-row").last
     answer.locator(".mia-refusal, details.mia-sources").first.wait_for(state="attached", timeout=30000)
+    page.locator("#question button.submit-button").wait_for(timeout=30000)  # the answer is complete
     return answer.text_content() or ""
 
 

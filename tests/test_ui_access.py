@@ -166,6 +166,9 @@ def test_over_the_limit_the_browser_chat_shows_a_warning_not_an_answer(assistant
                 arg=expected,
                 timeout=30000,
             )
+            # Send comes back (in place of Stop) once the answer is complete; a question
+            # typed while the previous answer still streams is not sent.
+            page.locator("#question button.submit-button").wait_for(timeout=30000)
         last = page.locator(".bot-row").last.inner_text()
         assert "⚠️" in last and "January 2024" not in last
         browser.close()
