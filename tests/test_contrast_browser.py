@@ -176,8 +176,9 @@ def ask_chat(page: Any, question: str) -> Any:
     page.fill("#question textarea", question)
     page.keyboard.press("Enter")
     page.wait_for_function("n => document.querySelectorAll('.bot-row').length > n", arg=count, timeout=60_000)
+    # Send comes back (in place of Stop) once the answer is complete.
+    page.locator("#question button.submit-button").wait_for(timeout=60_000)
     page.wait_for_function("() => !document.querySelector('.generating, .pending')", timeout=60_000)
-    page.wait_for_timeout(500)
     return page.locator(".bot-row").nth(count)
 
 
