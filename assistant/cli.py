@@ -459,7 +459,13 @@ def serve(
         if not stats["documents"]:
             errors.print("[yellow]No documents are indexed: run `assistant ingest corpus/`.[/]")
         announce_server(state.settings, host, port)  # `ask` and `sources` now come here
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+        # Other processes can change a shared Chroma server's chunks: follow them.
+        follower = assistant.follow_changes() if state.settings.chroma_url else None
+        try:
+            uvicorn.run(application, host=host, port=port, log_level="warning")
+        finally:
+            if follower:
+                follower.stop()
 
 
 keys_app = typer.Typer(

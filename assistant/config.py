@@ -46,6 +46,15 @@ class Settings(BaseSettings):
             "unset means an embedded store in the data directory."
         ),
     )
+    sync_interval_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description=(
+            "With a Chroma server, how often a running server checks whether another process "
+            "ingested or deleted documents, and catches up (replicas agree within this time)."
+        ),
+    )
     record_db_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the indexing record manager; unset means SQLite in data_dir.",

@@ -25,6 +25,7 @@ from pathlib import Path
 from langchain_core.documents import Document
 from langchain_core.indexing import index
 
+from assistant.changes import ChangeMarker
 from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.documents import LoadError, load_paths
@@ -316,14 +317,14 @@ def make_chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
 
-def make_vector_store(settings: Settings):
+def make_vector_store(settings: Settings, client=None):  # type: ignore[no-untyped-def]
     """The LangChain Chroma store, created in cosine space when it does not exist yet."""
     from langchain_chroma import Chroma
 
     return Chroma(
         collection_name=settings.collection_name,
         embedding_function=make_embeddings(settings),
-        client=make_chroma_client(settings),
+        client=client or make_chroma_client(settings),
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
 
@@ -354,7 +355,10 @@ class CorpusIndex:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.vector_store = make_vector_store(settings)
+        client = make_chroma_client(settings)
+        self.vector_store = make_vector_store(settings, client)
+        # Every change is announced where other processes sharing the store can see it.
+        self.changes = ChangeMarker(client, settings.collection_name)
         self.record_manager = make_record_manager(settings)
         self.embeddings = make_embeddings(settings)
         # BM25 over the same chunks, saved beside the store; ingest, delete and drop keep it in step.
@@ -412,6 +416,7 @@ class CorpusIndex:
                 report.files_deleted.append(path)
         report.texts_embedded = self.embeddings.texts_embedded - embedded_before
         self.lexical.sync()
+        self.changes.bump()
         return report
 
     def _chunks(self, document: Document) -> list[Document]:
@@ -559,6 +564,7 @@ class CorpusIndex:
         chunks = len(self.stored_ids())
         self.vector_store.reset_collection()
         self.lexical.reset()
+        self.changes.bump()
         keys = list(records)
         for start in range(0, len(keys), PAGE_SIZE):
             self.record_manager.delete_keys(keys[start : start + PAGE_SIZE])
@@ -577,6 +583,8 @@ class CorpusIndex:
         for path in matches:
             self._delete_path(path)
         self.lexical.sync()
+        if matches:
+            self.changes.bump()
         return matches
 
     def _delete_path(self, path: str) -> int:

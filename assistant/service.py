@@ -21,6 +21,7 @@ from assistant.chain import (
     condense_by_rules,
     finish_answer,
 )
+from assistant.changes import Follower
 from assistant.citations import Answer, SupportChecker
 from assistant.config import Settings
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
@@ -55,6 +56,7 @@ class Assistant:
         self._prepare: Runnable | None = None
         self._answerer: Answerer | None = None
         self._stats: dict[str, Any] | None = None
+        self._seen_change: str | None = None  # the change marker's token when last synced
         self._lock = threading.RLock()  # _get_chain builds the corpus while holding it
 
     # --- set-up -----------------------------------------------------------------------
@@ -83,6 +85,25 @@ class Assistant:
         self.corpus.embeddings.embed_query("warm up")
         load_parser()
         self._get_chain()
+
+    def sync_with_store(self) -> bool:
+        """Catch up with changes other processes made to a shared store (see
+        `assistant.changes`); returns whether there was one. Cheap when nothing changed:
+        one read of the change marker."""
+        token = self.corpus.changes.read()
+        if token == self._seen_change:
+            return False
+        with self._lock:
+            self.corpus.lexical.sync()  # reads only the chunks it lacks
+            self._stats = None
+            self._seen_change = token
+        return True
+
+    def follow_changes(self, interval: float | None = None) -> Follower:
+        """Start a thread that runs `sync_with_store` every `interval` seconds
+        (`sync_interval_seconds`), so replicas agree without restarts."""
+        self._seen_change = self.corpus.changes.read()
+        return Follower(self.sync_with_store, interval or self.settings.sync_interval_seconds).start()
 
     def _get_chain(self):
         if self._chain is None:
