@@ -71,13 +71,21 @@ class LoadResult:
     errors: list[LoadError] = field(default_factory=list)
     # Directories that were walked: files that vanished from them may be pruned.
     roots: list[Path] = field(default_factory=list)
+    # Files that `load_paths`'s `skip` turned away after reading (unchanged since indexed).
+    skipped: list[Path] = field(default_factory=list)
 
 
-def load_paths(paths: Iterable[Path], settings: Settings | None = None) -> LoadResult:
+def load_paths(
+    paths: Iterable[Path],
+    settings: Settings | None = None,
+    skip: Callable[[Path, bytes], bool] | None = None,
+) -> LoadResult:
     """Load every supported file under `paths`, reporting (not raising) per-file problems.
 
     Without `settings` the limits are read from the `ASSISTANT_*` variables, so that callers
-    that predate the limits still honour them.
+    that predate the limits still honour them. `skip(path, data)` sees each file's bytes
+    before they are parsed (the parse is the slow part); a file it returns True for is
+    listed in `skipped` instead of loaded.
     """
     settings = settings or Settings()
     result = LoadResult()
@@ -92,7 +100,11 @@ def load_paths(paths: Iterable[Path], settings: Settings | None = None) -> LoadR
                 result.errors.append(LoadError(file_path, "the file name is not valid UTF-8: rename it"))
                 continue
             try:
-                result.documents.append(load_file(file_path, settings))
+                data = read_file(file_path, settings)
+                if skip is not None and skip(file_path, data):
+                    result.skipped.append(file_path)
+                    continue
+                result.documents.append(parse_file(file_path, data, settings))
             except DocumentLoadError as error:
                 result.errors.append(LoadError(file_path, str(error)))
     return result
@@ -119,12 +131,30 @@ def load_file(path: Path, settings: Settings | None = None) -> Document:
             front matter.
     """
     settings = settings or Settings()
+    return parse_file(path, read_file(path, settings), settings)
+
+
+def read_file(path: Path, settings: Settings) -> bytes:
+    """The bytes of a file of a supported type within the size limit.
+
+    Raises:
+        DocumentLoadError: the file is unsupported, too large or unreadable.
+    """
     suffix = path.suffix.lower()
-    loader = _LOADERS.get(suffix)
-    if loader is None:
+    if suffix not in _LOADERS:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise DocumentLoadError(f"unsupported file type '{suffix or path.name}' (supported: {supported})")
-    data = _read_bounded(path, settings.max_file_bytes)
+    return _read_bounded(path, settings.max_file_bytes)
+
+
+def parse_file(path: Path, data: bytes, settings: Settings) -> Document:
+    """The Document of a file's bytes (from `read_file`), by the loader its suffix calls for.
+
+    Raises:
+        DocumentLoadError: the file is empty, corrupt or has bad front matter.
+    """
+    suffix = path.suffix.lower()
+    loader = _LOADERS[suffix]
     if not data.strip():
         raise DocumentLoadError("empty file: there is no text to index")
     try:

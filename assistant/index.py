@@ -30,6 +30,7 @@ from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.documents import LoadError, load_paths
 from assistant.embeddings import make_embeddings
+from assistant.ingested import IngestedFiles
 from assistant.lexical import LexicalIndex
 
 SOURCE_KEY = "path"  # one file = one source in the record manager
@@ -375,45 +376,62 @@ class CorpusIndex:
         First the records are checked against the store and repaired (`repair`). A repaired
         file outside `paths` is indexed too when it still exists: its records said it was
         indexed, and without them nothing would bring its chunks back.
+
+        A file whose bytes and settings are those it was indexed with, and whose chunks are
+        all still stored, is neither parsed nor chunked (see `assistant.ingested`).
         """
         report = IngestReport()
         health = self.check()
         self.repair(health, report)
-        loaded = load_paths(paths, self.settings)
+        ingested = IngestedFiles(self.record_manager.engine, self.record_manager.namespace)
+        unchanged = ingested.unchanged_check(self.records(), self.settings)
+        loaded = load_paths(paths, self.settings, skip=unchanged)
         loaded_paths = {doc.metadata[SOURCE_KEY] for doc in loaded.documents}
+        loaded_paths |= {str(path.resolve()) for path in loaded.skipped}
         elsewhere = [Path(p) for p in report.files_repaired if p not in loaded_paths]
         if elsewhere:
-            extra = load_paths([p for p in elsewhere if p.is_file()], self.settings)
+            extra = load_paths([p for p in elsewhere if p.is_file()], self.settings, skip=unchanged)
             loaded.documents += extra.documents
             loaded.errors += extra.errors
+            loaded.skipped += extra.skipped
             report.files_lost = [str(p) for p in elsewhere if not p.is_file()]
         report.errors = loaded.errors
+        for path in loaded.skipped:
+            resolved = str(path.resolve())
+            report.files_unchanged.append(resolved)
+            report.chunks_skipped += unchanged.chunks(resolved)
         embedded_before = self.embeddings.texts_embedded
+        total = len(loaded.documents) + len(loaded.skipped)
+        done = len(loaded.skipped)
+
+        def report_progress() -> None:
+            if progress:
+                progress(done, total)
+
+        if done:
+            report_progress()
         chunked = [(doc, self._chunks(doc)) for doc in loaded.documents]
-        done = 0
         for batch in self._batches(chunked):
             self._classify(batch, report)
-            chunks = [chunk for _, doc_chunks in batch for chunk in doc_chunks]
-            result = index(
-                chunks,
-                self.record_manager,
-                self.vector_store,
-                cleanup="incremental",
-                source_id_key=SOURCE_KEY,
-                key_encoder=chunk_key,
-                batch_size=max(len(chunks), 1),
+            self._index_batch(batch, report, after_each_call=report_progress)
+            # Only now, with its chunks and records written: a kill before leaves the old row.
+            ingested.remember(
+                {
+                    doc.metadata[SOURCE_KEY]: unchanged.indexed(
+                        doc.metadata[SOURCE_KEY], map(chunk_key, chunks)
+                    )
+                    for doc, chunks in batch
+                }
             )
-            report.chunks_added += result["num_added"]
-            report.chunks_deleted += result["num_deleted"]
-            report.chunks_skipped += result["num_skipped"]
             done += len(batch)
-            if progress:
-                progress(done, len(chunked))
+            report_progress()
         if prune:
             loaded_paths = {doc.metadata["path"] for doc in loaded.documents}
+            loaded_paths |= {str(path.resolve()) for path in loaded.skipped}
             for path in self._vanished_paths(loaded.roots, loaded_paths):
                 report.chunks_deleted += self._delete_path(path)
                 report.files_deleted.append(path)
+        ingested.forget(report.files_deleted + report.files_lost)
         report.texts_embedded = self.embeddings.texts_embedded - embedded_before
         self.lexical.sync()
         self.changes.bump()
@@ -422,12 +440,51 @@ class CorpusIndex:
     def _chunks(self, document: Document) -> list[Document]:
         return chunk_document(document, self.settings.chunk_size, self.settings.chunk_overlap_sentences)
 
+    def _index_batch(
+        self,
+        batch: list[tuple[Document, list[Document]]],
+        report: IngestReport,
+        after_each_call: Callable[[], None],
+    ) -> None:
+        """Index whole files, `CHUNKS_PER_INDEX_CALL` chunks per `index()` call, then delete
+        the files' chunks that no call wrote (their old versions).
+
+        `index()`'s own incremental cleanup runs after each of its batches and would delete
+        a file's unchanged chunks that a later batch had yet to refresh (they would then be
+        embedded again), so the calls do no cleanup and this does it once, after the last,
+        as `index()` does: chunks first, then records. In pieces, a large file is embedded
+        and stored a batch at a time, and a kill keeps the batches stored (the next ingest
+        skips them); until the cleanup, a file interrupted mid-update has both versions.
+        """
+        chunks = [chunk for _, doc_chunks in batch for chunk in doc_chunks]
+        started = self.record_manager.get_time()
+        for start in range(0, len(chunks), CHUNKS_PER_INDEX_CALL):
+            piece = chunks[start : start + CHUNKS_PER_INDEX_CALL]
+            result = index(
+                piece,
+                self.record_manager,
+                self.vector_store,
+                cleanup=None,
+                source_id_key=SOURCE_KEY,
+                key_encoder=chunk_key,
+                batch_size=len(piece),
+            )
+            report.chunks_added += result["num_added"]
+            report.chunks_skipped += result["num_skipped"]
+            if start + CHUNKS_PER_INDEX_CALL < len(chunks):
+                after_each_call()  # a large file: the progress line shows embedding has started
+        paths = [document.metadata[SOURCE_KEY] for document, _ in batch]
+        while stale := self.record_manager.list_keys(group_ids=paths, before=started, limit=PAGE_SIZE):
+            self.vector_store.delete(ids=stale)
+            self.record_manager.delete_keys(stale)
+            report.chunks_deleted += len(stale)
+
     @staticmethod
     def _batches(
         chunked: list[tuple[Document, list[Document]]],
     ) -> Iterator[list[tuple[Document, list[Document]]]]:
-        """Whole files per `index()` call: incremental cleanup would otherwise delete the
-        chunks an earlier call wrote for the same file."""
+        """Whole files per batch: the cleanup after a batch deletes every chunk of its files
+        that the batch did not write."""
         batch: list[tuple[Document, list[Document]]] = []
         size = 0
         for item in chunked:
