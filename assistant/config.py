@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         ),
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    embedding_device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description=(
+            "Where texts are embedded: `auto` is CUDA when torch sees a GPU, else the CPU; "
+            "`cuda` or `mps` when torch cannot use that device is an error saying so."
+        ),
+    )
     collection_name: str = Field(
         "documents", min_length=3, max_length=512, description="Chroma collection name."
     )
@@ -57,7 +64,19 @@ class Settings(BaseSettings):
     )
     record_db_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of the indexing record manager; unset means SQLite in data_dir.",
+        description=(
+            "SQLAlchemy URL of the indexing record manager; unset means database_url, or SQLite "
+            "in data_dir when that is unset too."
+        ),
+    )
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of a shared database for the application state, e.g. "
+            "postgresql+psycopg://user@127.0.0.1:5432/assistant: feedback, API keys, rate-limit "
+            "counters and the indexing records, so several replicas share them. Unset means "
+            "SQLite files in data_dir and per-process rate limits."
+        ),
     )
 
     # Documents
@@ -198,5 +217,7 @@ class Settings(BaseSettings):
 
     @property
     def record_manager_url(self) -> str:
-        """SQLAlchemy URL of the indexing record manager."""
-        return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+        """SQLAlchemy URL of the indexing record manager: its own setting, else the shared
+        database (one setting moves all state), else SQLite in the data directory."""
+        default = f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+        return self.record_db_url or self.database_url or default

@@ -17,8 +17,11 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from sqlalchemy import RowMapping, text
+from sqlalchemy.exc import IntegrityError
+
 from assistant.config import Settings
-from assistant.store import connect
+from assistant.database import connect, transaction
 
 KEY_PREFIX = "mia_"
 
@@ -80,26 +83,32 @@ def create_key(
         )
     normalised = sorted({normalise_origin(origin) for origin in origins})
     key = KEY_PREFIX + secrets.token_urlsafe(24)
-    with connect(settings) as db, db:
-        if db.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
-            raise KeyConfigError(f"A key named '{name}' exists; revoke it first or pick another name.")
-        db.execute(
-            "INSERT INTO api_keys (name, key_hash, prefix, origins, allow_server, rate_limit, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                name,
-                hash_key(key),
-                key[:8],
-                json.dumps(normalised),
-                int(allow_server),
-                rate_limit,
-                time.time(),
-            ),
-        )
+    try:
+        with transaction(settings) as db:
+            db.execute(
+                text(
+                    "INSERT INTO api_keys (name, key_hash, prefix, origins, allow_server, rate_limit, "
+                    "created_at) VALUES (:name, :key_hash, :prefix, :origins, :allow_server, "
+                    ":rate_limit, :created_at)"
+                ),
+                {
+                    "name": name,
+                    "key_hash": hash_key(key),
+                    "prefix": key[:8],
+                    "origins": json.dumps(normalised),
+                    "allow_server": int(allow_server),
+                    "rate_limit": rate_limit,
+                    "created_at": time.time(),
+                },
+            )
+    except IntegrityError:
+        # The name is unique in the table, so two processes creating the same name at once
+        # cannot both succeed (the key hash is random and never collides in practice).
+        raise KeyConfigError(f"A key named '{name}' exists; revoke it first or pick another name.") from None
     return key
 
 
-def _from_row(row) -> ApiKey:  # type: ignore[no-untyped-def]
+def _from_row(row: RowMapping) -> ApiKey:
     return ApiKey(
         name=row["name"],
         prefix=row["prefix"],
@@ -114,9 +123,14 @@ def _from_row(row) -> ApiKey:  # type: ignore[no-untyped-def]
 def find_key(settings: Settings, key: str) -> ApiKey | None:
     """The active key matching `key`, or None."""
     with connect(settings) as db:
-        row = db.execute(
-            "SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (hash_key(key),)
-        ).fetchone()
+        row = (
+            db.execute(
+                text("SELECT * FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL"),
+                {"key_hash": hash_key(key)},
+            )
+            .mappings()
+            .first()
+        )
     return _from_row(row) if row else None
 
 
@@ -125,17 +139,18 @@ def list_keys(settings: Settings, include_revoked: bool = False) -> list[ApiKey]
     if not include_revoked:
         query += " WHERE revoked_at IS NULL"
     with connect(settings) as db:
-        return [_from_row(row) for row in db.execute(query + " ORDER BY created_at")]
+        rows = db.execute(text(query + " ORDER BY created_at, id")).mappings().all()
+    return [_from_row(row) for row in rows]
 
 
 def revoke_key(settings: Settings, name: str) -> bool:
     """Revoke a key by name; False when there is no active key of that name."""
-    with connect(settings) as db, db:
-        cursor = db.execute(
-            "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (time.time(), name),
+    with transaction(settings) as db:
+        result = db.execute(
+            text("UPDATE api_keys SET revoked_at = :now WHERE name = :name AND revoked_at IS NULL"),
+            {"now": time.time(), "name": name},
         )
-    return cursor.rowcount > 0
+    return result.rowcount > 0
 
 
 def allowed_origins(settings: Settings) -> set[str]:

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.config import Settings
 from assistant.keys import ApiKey, allowed_origins, find_key, list_keys, normalise_origin
-from assistant.ratelimit import RateLimiter
+from assistant.ratelimit import RateLimiter, make_rate_limiter
 
 PROTECTED_PREFIXES = ("/api/", "/v1/")
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -79,7 +79,7 @@ class AccessPolicy:
         self.settings = settings
         self.loopback = is_loopback_host(host)
         self.refresh_seconds = refresh_seconds
-        self.limiter = RateLimiter()
+        self.limiter = make_rate_limiter(settings)
         self._keys_checked = 0.0
         self._has_keys = False
         self._origins: set[str] = set()
