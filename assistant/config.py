@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         ),
     )
     embedding_batch_size: int = Field(32, ge=1, description="Texts embedded per batch.")
+    embedding_device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto",
+        description=(
+            "Where texts are embedded: `auto` is CUDA when torch sees a GPU, else the CPU; "
+            "`cuda` or `mps` when torch cannot use that device is an error saying so."
+        ),
+    )
     collection_name: str = Field(
         "documents", min_length=3, max_length=512, description="Chroma collection name."
     )

@@ -18,7 +18,30 @@ from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
 
 
 class EmbeddingModelError(RuntimeError):
-    """The configured embedding model cannot be loaded offline."""
+    """The configured embedding model cannot be loaded offline, or not on its device."""
+
+
+def resolve_device(requested: str) -> str:
+    """The torch device to embed on: `auto` is CUDA when torch sees a GPU, else the CPU.
+
+    A device asked for by name that torch cannot use is an error, not a quiet fallback to
+    the CPU: someone who set it expects the speed of a GPU.
+    """
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise EmbeddingModelError(
+            f"ASSISTANT_EMBEDDING_DEVICE is 'cuda' but torch {torch.__version__} sees no CUDA GPU: "
+            "install a CUDA build of torch with a GPU driver, or set it to 'auto' or 'cpu'."
+        )
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise EmbeddingModelError(
+            f"ASSISTANT_EMBEDDING_DEVICE is 'mps' but torch {torch.__version__} sees no Apple GPU "
+            "(MPS): set it to 'auto' or 'cpu'."
+        )
+    return requested
 
 
 def resolve_model_path(model_name: str) -> str:
@@ -37,9 +60,12 @@ class SentenceTransformerEmbeddings(Embeddings):
     first use; query vectors are cached because follow-ups and evaluations repeat them.
     """
 
-    def __init__(self, model_name: str, batch_size: int = 32, cache_size: int = 4096) -> None:
+    def __init__(
+        self, model_name: str, batch_size: int = 32, cache_size: int = 4096, device: str = "auto"
+    ) -> None:
         self.model_name = model_name
         self.batch_size = batch_size
+        self.device = device  # as configured; `resolve_device` turns it into torch's when loading
         self._model = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
@@ -63,8 +89,9 @@ class SentenceTransformerEmbeddings(Embeddings):
         from sentence_transformers import SentenceTransformer
 
         path = resolve_model_path(self.model_name)
+        device = resolve_device(self.device)
         try:
-            return SentenceTransformer(path, device="cpu")
+            return SentenceTransformer(path, device=device)
         except Exception as error:  # the library raises many kinds for a missing model
             raise EmbeddingModelError(
                 f"Cannot load embedding model '{self.model_name}' offline ({error}). "
@@ -115,10 +142,12 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 @lru_cache(maxsize=4)
-def _shared_embeddings(model_name: str, batch_size: int) -> SentenceTransformerEmbeddings:
-    return SentenceTransformerEmbeddings(model_name, batch_size)
+def _shared_embeddings(model_name: str, batch_size: int, device: str) -> SentenceTransformerEmbeddings:
+    return SentenceTransformerEmbeddings(model_name, batch_size, device=device)
 
 
 def make_embeddings(settings: Settings) -> SentenceTransformerEmbeddings:
-    """The embedder for `settings`; one loaded model per process and model name."""
-    return _shared_embeddings(settings.embedding_model, settings.embedding_batch_size)
+    """The embedder for `settings`; one loaded model per process, model name and device."""
+    return _shared_embeddings(
+        settings.embedding_model, settings.embedding_batch_size, settings.embedding_device
+    )
