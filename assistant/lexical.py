@@ -31,7 +31,7 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, fields
@@ -48,6 +48,8 @@ from assistant.vocabulary import Vocabulary
 log = logging.getLogger("assistant.lexical")
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of chunks.sqlite; another value means rebuild
+# vocabulary.json's format; another one means the snapshot is rebuilt from chunks.sqlite.
+VOCABULARY_FORMAT = 2
 # The metadata `Filters.matches` reads, kept in memory for every chunk.
 FILTER_FIELDS = ("path", "source", "publisher", "date_sort")
 K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25's BM25Okapi defaults
@@ -320,10 +322,16 @@ class LexicalIndex:
             return SyncReport()
         pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
         rows = [_row(chunk) for page in pages for chunk in self.store.chunks_by_id(page)]
+        removed_texts, removed_terms = [], []
         with self._connect() as db:
             doomed = sorted(gone)
             for start in range(0, len(doomed), PAGE):
                 page = doomed[start : start + PAGE]
+                # The vocabulary takes back what these chunks gave it: read them first.
+                query = f"SELECT text, terms, filters FROM chunks WHERE id IN ({_marks(page)})"
+                for text, chunk_terms, filters in db.execute(query, page):
+                    removed_texts.append(_vocabulary_text(text, filters))
+                    removed_terms.append(chunk_terms.split())
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE state SET generation = generation + 1")
@@ -334,7 +342,9 @@ class LexicalIndex:
             filter_fields=[snapshot.filter_fields[row] for row in kept]
             + [json.loads(row[4]) for row in rows],
             bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), [row[1].split() for row in rows]),
-            vocabulary=self._vocabulary_from_database(),
+            vocabulary=snapshot.vocabulary.removed(removed_texts, removed_terms).added(
+                [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
+            ),
         )
         self._snapshot = self._save(updated)
         return SyncReport(added=len(rows), removed=len(gone))
@@ -355,19 +365,14 @@ class LexicalIndex:
         )
 
     def _vocabulary_from_database(self) -> Vocabulary:
-        """The corpus `Vocabulary`, built again from every saved text.
-
-        `Vocabulary` has no way to add or remove one chunk's share (its proper nouns and
-        abbreviations are decided over the whole corpus), so this reads every chunk;
-        it is the slowest part of a change to a large index.
-        """
+        """The corpus `Vocabulary`, built again from every saved text: when a snapshot is
+        rebuilt (a change updates the vocabulary with the changed chunks only)."""
         texts, term_lists = [], []
         with self._connect() as db:
             for text, chunk_terms, filters in db.execute(
                 "SELECT text, terms, filters FROM chunks ORDER BY rowid"
             ):
-                # Users name documents by their publisher too ("ITA's guide").
-                texts.append(f"{text}\n{json.loads(filters).get('publisher') or ''}")
+                texts.append(_vocabulary_text(text, filters))
                 term_lists.append(chunk_terms.split())
         return Vocabulary.build(texts, term_lists)
 
@@ -425,6 +430,12 @@ def _row(chunk: Document) -> tuple[str, str, str, str, str]:
     )
 
 
+def _vocabulary_text(text: str, filters: str) -> str:
+    """What the vocabulary reads of a chunk: its text, and its publisher, by which users
+    name documents too ("ITA's guide")."""
+    return f"{text}\n{json.loads(filters).get('publisher') or ''}"
+
+
 def _marks(values: list[str]) -> str:
     return ",".join("?" * len(values))
 
@@ -447,26 +458,35 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
 
 
 def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:
+    """The vocabulary's counts (not its decisions), so that a change can add and take
+    back chunks' shares after a restart."""
     return {
+        "format": VOCABULARY_FORMAT,
         "fields": [f.name for f in fields(Vocabulary)],
         "document_frequency": dict(vocabulary.document_frequency),
         "chunk_count": vocabulary.chunk_count,
-        "proper_nouns": sorted(vocabulary.proper_nouns),
-        "aliases": {key: [sorted(form) for form in forms] for key, forms in vocabulary.aliases.items()},
+        "capitalised": dict(vocabulary.capitalised),
+        "lowercase": dict(vocabulary.lowercase),
+        "alias_counts": {
+            key: [[sorted(form), count] for form, count in forms.items()]
+            for key, forms in vocabulary.alias_counts.items()
+        },
     }
 
 
 def _vocabulary_from_json(data: dict[str, Any]) -> Vocabulary:
-    """The saved vocabulary. One saved by a `Vocabulary` with other fields is refused
-    (and the snapshot rebuilt) rather than loaded half-filled."""
-    if data["fields"] != [f.name for f in fields(Vocabulary)]:
+    """The saved vocabulary. One saved in another format (format 1 kept decisions, not
+    counts) is refused, and the snapshot rebuilt from `chunks.sqlite`, rather than
+    loaded half-filled."""
+    if data.get("format") != VOCABULARY_FORMAT or data["fields"] != [f.name for f in fields(Vocabulary)]:
         raise ValueError("its vocabulary was saved by another version")
-    aliases: defaultdict[str, list[frozenset[str]]] = defaultdict(list)
-    for key, forms in data["aliases"].items():
-        aliases[key] = [frozenset(form) for form in forms]
     return Vocabulary(
         document_frequency=Counter(data["document_frequency"]),
         chunk_count=int(data["chunk_count"]),
-        proper_nouns=set(data["proper_nouns"]),
-        aliases=aliases,
+        capitalised=Counter(data["capitalised"]),
+        lowercase=Counter(data["lowercase"]),
+        alias_counts={
+            key: Counter({frozenset(form): int(count) for form, count in forms})
+            for key, forms in data["alias_counts"].items()
+        },
     )

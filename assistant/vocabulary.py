@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from assistant.text import terms, words
 
@@ -46,71 +48,70 @@ def _initials(name: str, with_small_words: bool) -> str:
 
 @dataclass
 class Vocabulary:
-    """Corpus-wide facts about words, built from every chunk's text."""
+    """Corpus-wide facts about words, kept as counts over every chunk's text.
+
+    Every decision (which words are proper nouns, what an abbreviation stands for, a
+    term's idf) is derived from counts that each chunk adds to and takes back, so a
+    change to a large index reads only the chunks that changed: `added` and `removed`
+    give the vocabulary of the corpus with or without them, equal to one built again.
+    """
 
     document_frequency: Counter[str] = field(default_factory=Counter)  # stemmed term -> chunks
     chunk_count: int = 0
-    proper_nouns: set[str] = field(default_factory=set)  # lower-cased words written capitalised
-    # Abbreviation key -> the stemmed terms of each long form it stands for.
-    aliases: dict[str, list[frozenset[str]]] = field(default_factory=lambda: defaultdict(list))
+    # Lower-cased word -> times written capitalised (not at a sentence start, not in a
+    # title-case line), and written in lower case.
+    capitalised: Counter[str] = field(default_factory=Counter)
+    lowercase: Counter[str] = field(default_factory=Counter)
+    # Abbreviation key -> the stemmed terms of each long form it stands for -> how many
+    # chunks say so.
+    alias_counts: dict[str, Counter[frozenset[str]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, texts: Iterable[str], term_lists: Iterable[list[str]] | None = None) -> Vocabulary:
         """Read every chunk once. `term_lists` (each text's `terms`) saves tokenising
         twice when the caller (the BM25 index) has them already."""
-        vocabulary = cls()
+        return cls().added(texts, term_lists)
+
+    def added(self, texts: Iterable[str], term_lists: Iterable[list[str]] | None = None) -> Vocabulary:
+        """This vocabulary with the chunks of `texts` added (self is left as it was, so a
+        search running meanwhile keeps a consistent view)."""
+        return self._changed(texts, term_lists, +1)
+
+    def removed(self, texts: Iterable[str], term_lists: Iterable[list[str]] | None = None) -> Vocabulary:
+        """This vocabulary without the chunks of `texts`, which must be the very texts
+        (and terms) once added."""
+        return self._changed(texts, term_lists, -1)
+
+    def _changed(self, texts: Iterable[str], term_lists: Iterable[list[str]] | None, sign: int) -> Vocabulary:
         texts = list(texts)
+        if not texts:
+            return self
         term_lists = list(term_lists) if term_lists is not None else [terms(text) for text in texts]
+        frequency: Counter[str] = Counter()
         capitalised: Counter[str] = Counter()
-        lower: Counter[str] = Counter()
-        names: set[str] = set()
+        lowercase: Counter[str] = Counter()
+        aliases: Counter[tuple[str, frozenset[str]]] = Counter()
         for text, text_terms in zip(texts, term_lists, strict=True):
-            vocabulary.chunk_count += 1
-            vocabulary.document_frequency.update(set(text_terms))
-            vocabulary._read_abbreviations(text)
+            frequency.update(set(text_terms))
             for line in text.splitlines():
-                _count_case(line, capitalised, lower)
-            names.update(match.group(0) for match in _NAME_RUN.finditer(text))
-        vocabulary.proper_nouns = {
-            word
-            for word, count in capitalised.items()
-            if count >= max(2, 3 * lower.get(word, 0)) and len(word) > 1  # once may be a heading
-        }
-        vocabulary._read_initials(names)
-        return vocabulary
-
-    def _read_abbreviations(self, text: str) -> None:
-        for long_form, short in _LONG_THEN_SHORT.findall(text):
-            if _is_abbreviation(short):
-                self._add_alias(short, _trim_name(long_form, short))
-        for short, long_form in _SHORT_THEN_LONG.findall(text):
-            # "PRC (People's Republic of China)", not "States (EXIM)".
-            if _is_abbreviation(short) and len(long_form.split()) >= 2:
-                self._add_alias(short, long_form)
-
-    def _read_initials(self, names: set[str]) -> None:
-        """Multi-word names whose initials make an abbreviation users may type: "ITA" for
-        "International Trade Administration", "USTR" for the tail of "Office of the United
-        States Trade Representative"."""
-        for name in names:
-            parts = [p for p in re.split(r"[\s-]+", name) if p]
-            for start in range(len(parts)):
-                tail = parts[start:]
-                if tail[0].lower() in _SMALL_WORDS or sum(p.lower() not in _SMALL_WORDS for p in tail) < 2:
-                    continue
-                for with_small in (False, True):
-                    key = _initials(" ".join(tail), with_small)
-                    if 2 <= len(key) <= 6:
-                        self._add_alias(key, " ".join(tail))
-
-    def _add_alias(self, short: str, long_form: str) -> None:
-        long_terms = frozenset(terms(long_form))
-        key = acronym_key(short)
-        if not long_terms or not key or long_terms in self.aliases[key]:
-            return
-        # One direction only: a question's long form ("Export-Import Bank") is matched by its
-        # own words or initials (see question_analysis).
-        self.aliases[key].append(long_terms)
+                _count_case(line, capitalised, lowercase)
+            aliases.update(_aliases_of(text))
+        chunk_count = self.chunk_count + sign * len(texts)
+        if chunk_count < 0:
+            raise ValueError(f"cannot remove {len(texts)} chunks from a vocabulary of {self.chunk_count}")
+        alias_counts = dict(self.alias_counts)  # copied on write: only the keys touched
+        for (key, long_terms), count in aliases.items():
+            forms = alias_counts[key] = Counter(alias_counts.get(key, ()))
+            _add(forms, long_terms, sign * count)
+            if not forms:
+                del alias_counts[key]
+        return Vocabulary(
+            document_frequency=_plus(self.document_frequency, frequency, sign),
+            chunk_count=chunk_count,
+            capitalised=_plus(self.capitalised, capitalised, sign),
+            lowercase=_plus(self.lowercase, lowercase, sign),
+            alias_counts=alias_counts,
+        )
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency; a term the corpus lacks weighs most."""
@@ -123,11 +124,89 @@ class Vocabulary:
         return max(math.log((self.chunk_count + 1) / 1.5), 0.05)
 
     def expansions(self, token: str) -> list[frozenset[str]]:
-        """The stemmed long forms an abbreviation (or short name) stands for."""
-        return list(self.aliases.get(acronym_key(token), []))
+        """The stemmed long forms an abbreviation (or short name) stands for, in a fixed
+        order (by their sorted terms)."""
+        return sorted(self.alias_counts.get(acronym_key(token), ()), key=sorted)
+
+    @property
+    def aliases(self) -> dict[str, list[frozenset[str]]]:
+        """Every abbreviation key with its `expansions`."""
+        return {key: self.expansions(key) for key in self.alias_counts}
 
     def is_proper_noun(self, word: str) -> bool:
-        return word.lower() in self.proper_nouns
+        """Whether the corpus writes `word` capitalised mid-sentence, at least twice (once
+        may be a heading) and three times as often as in lower case."""
+        key = word.lower()
+        count = self.capitalised.get(key, 0)
+        return len(key) > 1 and count >= max(2, 3 * self.lowercase.get(key, 0))
+
+    @property
+    def proper_nouns(self) -> set[str]:
+        """Every word `is_proper_noun` accepts (lower-cased)."""
+        return {word for word in self.capitalised if self.is_proper_noun(word)}
+
+
+def _plus(counts: Counter[str], change: Counter[str], sign: int) -> Counter[str]:
+    """`counts` + `sign` x `change` as a new Counter, without the words down to zero."""
+    result = Counter(counts)
+    if sign > 0:
+        result.update(change)  # no count reaches zero, and Counter.update runs in C
+        return result
+    for key, count in change.items():
+        _add(result, key, -count)
+    return result
+
+
+def _add(counts: Counter[Any], key: Any, count: int) -> None:
+    total = counts.get(key, 0) + count
+    if total > 0:
+        counts[key] = total
+    elif total == 0:
+        counts.pop(key, None)
+    else:
+        raise ValueError(f"cannot remove {key!r} more often than it was added")
+
+
+def _aliases_of(text: str) -> set[tuple[str, frozenset[str]]]:
+    """The (abbreviation key, long form's terms) pairs one chunk gives: long forms with
+    their abbreviation in brackets, and the initials of its capitalised names."""
+    found: set[tuple[str, frozenset[str]]] = set()
+    for long_form, short in _LONG_THEN_SHORT.findall(text):
+        if _is_abbreviation(short):
+            found.update(_alias(short, _trim_name(long_form, short)))
+    for short, long_form in _SHORT_THEN_LONG.findall(text):
+        # "PRC (People's Republic of China)", not "States (EXIM)".
+        if _is_abbreviation(short) and len(long_form.split()) >= 2:
+            found.update(_alias(short, long_form))
+    for match in _NAME_RUN.finditer(text):
+        found.update(_initials_of(match.group(0)))
+    return found
+
+
+@lru_cache(maxsize=65_536)
+def _initials_of(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """Aliases from a multi-word name's initials, which users may type: "ITA" for
+    "International Trade Administration", "USTR" for the tail of "Office of the United
+    States Trade Representative". Cached: a corpus repeats its names."""
+    found: list[tuple[str, frozenset[str]]] = []
+    parts = [p for p in re.split(r"[\s-]+", name) if p]
+    for start in range(len(parts)):
+        tail = parts[start:]
+        if tail[0].lower() in _SMALL_WORDS or sum(p.lower() not in _SMALL_WORDS for p in tail) < 2:
+            continue
+        for with_small in (False, True):
+            key = _initials(" ".join(tail), with_small)
+            if 2 <= len(key) <= 6:
+                found.extend(_alias(key, " ".join(tail)))
+    return tuple(found)
+
+
+def _alias(short: str, long_form: str) -> list[tuple[str, frozenset[str]]]:
+    """The pair, if both sides say something. One direction only: a question's long form
+    ("Export-Import Bank") is matched by its own words or initials (see question_analysis)."""
+    long_terms = frozenset(terms(long_form))
+    key = acronym_key(short)
+    return [(key, long_terms)] if long_terms and key else []
 
 
 def _count_case(line: str, capitalised: Counter[str], lower: Counter[str]) -> None:

@@ -2,7 +2,8 @@
 the saved `LexicalIndex` (assistant/lexical.py) that replaced them.
 
 Run: `.venv/bin/python benchmarks/bench_lexical.py [--sizes 2000 100000] [--data-dir DIR]`.
-Results go to benchmarks/results/lexical.json.
+Results go to benchmarks/results/lexical.json (`--out` elsewhere). `--new-only` measures
+the saved index alone (the old set-up needs minutes and gigabytes at 300k chunks).
 
 The chunks are the real corpus's (read from an ingested data directory, default
 `.assistant/`), then synthetic copies of them up to each size: every copy replaces one
@@ -17,9 +18,9 @@ For each size:
   from its saved files.
 - build: indexing every chunk from tokens (new: the first `open()`, vocabulary and SQLite
   included).
-- update: one document (5 chunks) added and 5 chunks deleted. Old and bm25s rebuild
-  everything; new: `sync()`, of which the BM25 part (`Bm25.updated`) is shown apart (the
-  rest is the `Vocabulary`, rebuilt from every saved text).
+- update: one document (5 chunks) ingested, then 5 chunks deleted. Old and bm25s rebuild
+  everything; new: one `sync()` for each (`ingest_s`, `delete_s`; `update_s` is their
+  sum), the BM25 part of such a change (`Bm25.updated`) shown apart.
 - query: p50 over the golden and user question sets, top 30 as retrieval asks.
 - memory: bytes the engine keeps (tracemalloc, a separate pass), the old one's chunks
   included (it kept every chunk in memory).
@@ -108,6 +109,14 @@ def timed(action: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def timed_once(action: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds of one run (a change cannot be repeated), and its result."""
+    gc.collect()
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
 def retained_bytes(build: Callable[[], Any]) -> int:
     """Bytes still allocated by `build` once it returns (its result kept alive)."""
     gc.collect()
@@ -163,7 +172,9 @@ def p50_ms(action: Callable[[list[str]], Any], queries: list[list[str]]) -> floa
     return round(statistics.median(times), 3)
 
 
-def measure(real: list[Document], size: int, queries: list[list[str]], repeat: int, with_bm25s: bool) -> dict:
+def measure(
+    real: list[Document], size: int, queries: list[list[str]], repeat: int, with_bm25s: bool, with_old: bool
+) -> dict:
     chunks = synthetic(real, size)
     repeat = repeat if size <= 20_000 else 1
     row: dict[str, Any] = {"chunks": len(chunks)}
@@ -171,15 +182,16 @@ def measure(real: list[Document], size: int, queries: list[list[str]], repeat: i
     row["tokenise_s"] = round(tokenise, 3)
     print(f"{size}: tokenised in {tokenise:.1f} s", flush=True)
 
-    # Old: rank_bm25 + the vocabulary, rebuilt at every start and after every change.
-    start, old = timed(lambda: old_start(chunks), repeat)
-    row["old"] = {
-        "start_s": round(start, 3),
-        "update_s": round(start, 3),
-        "query_p50_ms": p50_ms(lambda q: old_query(old[0], old[1], q), queries),
-    }
-    print(f"  old {row['old']}", flush=True)
-    old = None
+    if with_old:
+        # Old: rank_bm25 + the vocabulary, rebuilt at every start and after every change.
+        start, old = timed(lambda: old_start(chunks), repeat)
+        row["old"] = {
+            "start_s": round(start, 3),
+            "update_s": round(start, 3),
+            "query_p50_ms": p50_ms(lambda q: old_query(old[0], old[1], q), queries),
+        }
+        print(f"  old {row['old']}", flush=True)
+        old = None
 
     if with_bm25s:
         build, model = timed(lambda: bm25s_build(term_lists), repeat)
@@ -213,21 +225,23 @@ def measure(real: list[Document], size: int, queries: list[list[str]], repeat: i
     document = synthetic(real, size + 5)[size:]
     for chunk in document:
         chunk.id = f"added-{chunk.id}"
-    doomed = list(store.chunks)[:5]
-    for chunk_id in doomed:
-        del store.chunks[chunk_id]
-    store.chunks.update({str(c.id): c for c in document})
     keep = np.arange(5, len(chunks))
     new_terms = [terms(c.page_content) for c in document]
     bm25_update, _ = timed(lambda: index._snapshot.bm25.updated(keep, new_terms), repeat)
-    started = time.perf_counter()
-    report = index.sync()
-    update = time.perf_counter() - started
-    assert (report.added, report.removed) == (5, 5), report
+    store.chunks.update({str(c.id): c for c in document})
+    ingest, report = timed_once(index.sync)
+    assert (report.added, report.removed) == (5, 0), report
+    doomed = list(store.chunks)[:5]
+    for chunk_id in doomed:
+        del store.chunks[chunk_id]
+    delete, report = timed_once(index.sync)
+    assert (report.added, report.removed) == (0, 5), report
     row["new"] = {
         "build_s": round(build, 3),
         "start_s": round(start, 3),
-        "update_s": round(update, 3),
+        "ingest_s": round(ingest, 3),
+        "delete_s": round(delete, 3),
+        "update_s": round(ingest + delete, 3),
         "update_bm25_s": round(bm25_update, 3),
         "query_p50_ms": p50_ms(lambda q: index.search(q, TOP), queries),
         "disk_mb": round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6, 1),
@@ -235,17 +249,19 @@ def measure(real: list[Document], size: int, queries: list[list[str]], repeat: i
     print(f"  new {row['new']}", flush=True)
 
     # Memory, in a pass of its own (tracemalloc slows Python code down).
-    row["old"]["memory_mb"] = round(retained_bytes(lambda: old_start(chunks)) / 1e6, 1)
+    if with_old:
+        row["old"]["memory_mb"] = round(retained_bytes(lambda: old_start(chunks)) / 1e6, 1)
     if with_bm25s:
         row["bm25s"]["memory_mb"] = round(retained_bytes(lambda: bm25s_build(term_lists)) / 1e6, 1)
     row["new"]["memory_mb"] = round(
         retained_bytes(lambda: _opened(LexicalIndex(folder / "lexical", store))) / 1e6, 1
     )
     shutil.rmtree(folder)
-    for key in ("start_s", "update_s", "query_p50_ms"):
-        row[f"old_over_new_{key}"] = round(row["old"][key] / max(row["new"][key], 1e-9), 1)
-    row["old_over_new_memory"] = round(row["old"]["memory_mb"] / max(row["new"]["memory_mb"], 1e-9), 1)
-    print(f"  memory old {row['old']['memory_mb']} MB, new {row['new']['memory_mb']} MB", flush=True)
+    print(f"  memory new {row['new']['memory_mb']} MB", flush=True)
+    if with_old:
+        for key in ("start_s", "update_s", "query_p50_ms"):
+            row[f"old_over_new_{key}"] = round(row["old"][key] / max(row["new"][key], 1e-9), 1)
+        row["old_over_new_memory"] = round(row["old"]["memory_mb"] / max(row["new"]["memory_mb"], 1e-9), 1)
     return row
 
 
@@ -261,8 +277,10 @@ def main() -> None:
     default_data = Path(os.environ.get("ASSISTANT_DATA_DIR", ".assistant"))
     parser.add_argument("--data-dir", type=Path, default=default_data)
     parser.add_argument("--no-bm25s", action="store_true", help="skip bm25s (not a dependency)")
+    parser.add_argument("--new-only", action="store_true", help="measure the saved index alone")
+    parser.add_argument("--out", type=Path, default=RESULTS / "lexical.json")
     args = parser.parse_args()
-    with_bm25s = not args.no_bm25s and importlib.util.find_spec("bm25s") is not None
+    with_bm25s = not args.no_bm25s and not args.new_only and importlib.util.find_spec("bm25s") is not None
     if not with_bm25s:
         print("bm25s left out (pip install bm25s to compare it)", flush=True)
 
@@ -280,10 +298,13 @@ def main() -> None:
         "load_average": os.getloadavg(),
         "corpus_chunks": len(real),
         "questions": len(queries),
-        "sizes": [measure(real, size, queries, args.repeat, with_bm25s) for size in [len(real), *args.sizes]],
+        "sizes": [
+            measure(real, size, queries, args.repeat, with_bm25s, not args.new_only)
+            for size in [len(real), *args.sizes]
+        ],
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lexical.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results, indent=2))
 
 

@@ -93,15 +93,19 @@ def test_warm_up_builds_a_missing_index_once(settings: Settings, monkeypatch: py
     shutil.copytree(
         settings.data_dir, copy.data_dir, ignore=shutil.ignore_patterns("assistant.lock*", "lexical")
     )
-    builds = []
-    real_build = Vocabulary.build.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(
-        Vocabulary, "build", classmethod(lambda cls, *a: builds.append(1) or real_build(cls, *a))
-    )
+    read = []  # the chunks each change of the vocabulary reads
+    real_added = Vocabulary.added
+
+    def added(self: Vocabulary, texts: list[str], *args: object) -> Vocabulary:
+        read.append(len(texts))
+        return real_added(self, texts, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vocabulary, "added", added)
     assistant = Assistant(copy)
     spy = StoreSpy(assistant.corpus, monkeypatch)
     assistant.warm_up()
-    assert len(builds) == 1  # the retriever property and warm_up's refresh share one build
+    # The retriever property and warm_up's refresh share one build: every chunk read once.
+    assert sum(read) == assistant.corpus.count() > 0
     assert len(spy.texts_read) == assistant.corpus.count()  # every chunk read once
 
 
@@ -127,6 +131,37 @@ def test_a_second_ingest_and_a_delete_update_it(
     assert "alpha.md" not in lexical_paths(reopened.lexical, "smelter tin ingots Kinta")
     assert lexical_paths(reopened.lexical, RARE) == {"delta.md"}
     assert reopened.lexical.vocabulary.document_frequency["smelter"] == 0
+    # The vocabulary followed both changes by the changed chunks alone, and decides as
+    # one built again from every saved chunk.
+    rebuilt = corpus.lexical._vocabulary_from_database()
+    assert corpus.lexical.vocabulary == reopened.lexical.vocabulary == rebuilt
+    assert rebuilt.chunk_count == corpus.count() and rebuilt.document_frequency[terms(RARE)[0]] >= 1
+
+
+def test_a_snapshot_with_a_vocabulary_of_the_old_format_is_rebuilt_from_the_saved_chunks(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Format 1 saved the vocabulary's decisions, which cannot be updated by a change."""
+    caplog.set_level(logging.WARNING, logger="assistant.lexical")
+    directory = settings.data_dir / "lexical"
+    expected = open_index(settings, monkeypatch)[0].lexical.vocabulary
+    snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
+    old = {
+        "fields": ["document_frequency", "chunk_count", "proper_nouns", "aliases"],
+        "document_frequency": dict(expected.document_frequency),
+        "chunk_count": expected.chunk_count,
+        "proper_nouns": sorted(expected.proper_nouns),
+        "aliases": {key: [sorted(form) for form in forms] for key, forms in expected.aliases.items()},
+    }
+    (snapshot / "vocabulary.json").write_text(json.dumps(old))
+    corpus, spy = open_index(settings, monkeypatch)
+    assert (
+        "vocabulary was saved by another version" in caplog.text
+        and "re-indexing its saved terms" in caplog.text
+    )
+    assert spy.texts_read == [] and corpus.lexical.vocabulary == expected
+    saved = directory / json.loads((directory / "current.json").read_text())["snapshot"] / "vocabulary.json"
+    assert json.loads(saved.read_text())["format"] == 2
 
 
 def test_hybrid_retrieval_finds_a_lexical_only_match(settings: Settings) -> None:
