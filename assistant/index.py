@@ -396,8 +396,8 @@ class CorpusIndex:
             loaded.skipped += extra.skipped
             report.files_lost = [str(p) for p in elsewhere if not p.is_file()]
         report.errors = loaded.errors
-        for path in loaded.skipped:
-            resolved = str(path.resolve())
+        for skipped in loaded.skipped:
+            resolved = str(skipped.resolve())
             report.files_unchanged.append(resolved)
             report.chunks_skipped += unchanged.chunks(resolved)
         embedded_before = self.embeddings.texts_embedded
