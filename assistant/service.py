@@ -240,6 +240,8 @@ class Assistant:
         return {
             "documents": len(sources),
             "chunks": sum(s.chunks for s in sources),
+            # The lexical index's own count: equal to `chunks` unless it is out of step.
+            "lexical_chunks": self.retriever.chunk_count,
             "newest_document_date": max(dated) if dated else None,
             "embedding_model": self.settings.embedding_model,
             "answerer": self.settings.answerer,

@@ -1,0 +1,169 @@
+"""Two real `assistant serve` replicas on one real `chroma run` server, changed by the CLI
+from a third data directory: both answer about a new document, and stop answering about
+it once deleted, without a restart (issue 9). Their lexical indexes are their own, so
+`/healthz` shows each one catching up (`lexical_chunks`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+# A Chroma server, the CLI and two servers loading the model: minutes on a loaded machine.
+pytestmark = pytest.mark.timeout(1200)
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+START_TIMEOUT = 600  # seconds: ~20 s here, minutes on a loaded 2-core machine
+FOLLOW_TIMEOUT = 120  # replicas check every second; generous for a loaded machine
+NEW_FACT = (
+    "---\ntitle: Quarry bulletin\npublisher: Test Desk\ndate: 2026-01-05\n---\n\n"
+    "The Zorblat Quarry Company opened a gallium recovery plant in Kuantan in 2026. "
+    "The Zorblat plant recovers gallium from bauxite residue for export to Japan.\n"
+)
+QUESTION = "What does the Zorblat plant in Kuantan recover?"
+
+
+@dataclass
+class Cluster:
+    root: Path
+    env: dict[str, str]
+    replicas: list[str]  # base URLs
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The CLI with its own data directory, on the shared Chroma and records."""
+        return subprocess.run(
+            [str(BIN / "assistant"), "--data-dir", str(self.root / "cli-data"), *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _launch(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+
+
+def _wait_up(process: subprocess.Popen, log: Path, ready_url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _up(ready_url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args[0]} did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("replicas")
+    chroma_port = free_port()
+    env = {
+        **os.environ,
+        "ASSISTANT_CHROMA_URL": f"http://127.0.0.1:{chroma_port}",
+        "ASSISTANT_RECORD_DB_URL": f"sqlite:///{root / 'records.sqlite'}",  # shared by every process
+        "ASSISTANT_SYNC_INTERVAL_SECONDS": "1",
+    }
+    chroma = [str(BIN / "chroma"), "run", "--path", str(root / "chroma"), "--port", str(chroma_port)]
+    processes = [_launch(chroma, env, root / "chroma.log")]
+    try:
+        _wait_up(processes[0], root / "chroma.log", f"http://127.0.0.1:{chroma_port}/api/v2/heartbeat")
+        corpus = root / "corpus"
+        corpus.mkdir()
+        for name in ("trade-gov_malaysia-critical-minerals.md", "exim_scri-board-approval-press-release.md"):
+            shutil.copy(ROOT / "corpus" / name, corpus / name)
+        cluster = Cluster(root, env, [])
+        ingested = cluster.cli("ingest", str(corpus))
+        assert ingested.returncode == 0, ingested.stderr
+        starting = []
+        for number in (1, 2):  # both start at once
+            port = free_port()
+            data_dir = root / f"replica-{number}"
+            command = [str(BIN / "assistant"), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+            log = root / f"replica-{number}.log"
+            processes.append(_launch(command, env, log))
+            starting.append((processes[-1], log, f"http://127.0.0.1:{port}"))
+        for process, log, url in starting:
+            _wait_up(process, log, f"{url}/healthz")
+            cluster.replicas.append(url)
+        yield cluster
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def _ask(url: str) -> dict:
+    response = httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=120)
+    response.raise_for_status()
+    return response.json()
+
+
+def _answers_from_new_document(url: str) -> bool:
+    answer = _ask(url)
+    return not answer["refused"] and any("zorblat" in c["path"] for c in answer["citations"])
+
+
+def _wait_until(condition, what: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until `condition()` held; fails after FOLLOW_TIMEOUT."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > FOLLOW_TIMEOUT:
+            pytest.fail(f"not within {FOLLOW_TIMEOUT} s: {what}")
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def test_a_document_ingested_elsewhere_is_answered_and_counted_by_every_replica(
+    cluster: Cluster,
+) -> None:
+    before = [httpx.get(f"{url}/healthz").json() for url in cluster.replicas]
+    assert all(not _answers_from_new_document(url) for url in cluster.replicas)
+
+    (cluster.root / "zorblat.md").write_text(NEW_FACT, encoding="utf-8")
+    ingested = cluster.cli("ingest", str(cluster.root / "zorblat.md"))
+    assert ingested.returncode == 0, ingested.stderr
+
+    for url, old in zip(cluster.replicas, before, strict=True):
+        waited = _wait_until(lambda url=url: _answers_from_new_document(url), f"{url} answers")
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["documents"] == old["documents"] + 1
+        assert health["chunks"] == health["lexical_chunks"] > old["chunks"]
+        print(f"{url}: answered {waited:.1f} s after the CLI ingest returned")
+
+    # The lexical index alone finds it: the made-up name is the only match for its term.
+    answer = _ask(cluster.replicas[0])
+    assert "gallium" in answer["answer"].lower()
+
+
+def test_a_document_deleted_elsewhere_is_no_longer_answered_by_any_replica(cluster: Cluster) -> None:
+    (cluster.root / "zorblat.md").write_text(NEW_FACT, encoding="utf-8")
+    assert cluster.cli("ingest", str(cluster.root / "zorblat.md")).returncode == 0
+    for url in cluster.replicas:
+        _wait_until(lambda url=url: _answers_from_new_document(url), f"{url} answers")
+
+    deleted = cluster.cli("delete", str(cluster.root / "zorblat.md"))
+    assert deleted.returncode == 0, deleted.stderr
+
+    for url in cluster.replicas:
+        _wait_until(lambda url=url: not _answers_from_new_document(url), f"{url} stops answering")
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["chunks"] == health["lexical_chunks"]
+        assert not any("zorblat" in source["path"] for source in httpx.get(f"{url}/api/sources").json())
