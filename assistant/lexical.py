@@ -19,7 +19,9 @@ What lives in `directory` (the data directory's `lexical/`):
 - `chunks.sqlite`: one row per chunk (id, terms, text, metadata) and a generation number
   that every change bumps. The texts of lexical hits come from here, not from Chroma.
 - `snapshot-<generation>/`: what a process loads at start: the term counts, the rows'
-  ids and filter fields, and the corpus `Vocabulary`. `current.json` names the newest.
+  ids and filter fields, and the corpus `Vocabulary`'s counts, which a change updates
+  with the changed chunks alone (the removed ones are read back from `chunks.sqlite`
+  before they go). `current.json` names the newest.
   A missing or broken snapshot is rebuilt from `chunks.sqlite`'s saved terms; a missing
   or broken database from the vector store.
 """
@@ -467,10 +469,7 @@ def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:
         "chunk_count": vocabulary.chunk_count,
         "capitalised": dict(vocabulary.capitalised),
         "lowercase": dict(vocabulary.lowercase),
-        "alias_counts": {
-            key: [[sorted(form), count] for form, count in forms.items()]
-            for key, forms in vocabulary.alias_counts.items()
-        },
+        "alias_counts": vocabulary.alias_counts,
     }
 
 
@@ -485,8 +484,5 @@ def _vocabulary_from_json(data: dict[str, Any]) -> Vocabulary:
         chunk_count=int(data["chunk_count"]),
         capitalised=Counter(data["capitalised"]),
         lowercase=Counter(data["lowercase"]),
-        alias_counts={
-            key: Counter({frozenset(form): int(count) for form, count in forms})
-            for key, forms in data["alias_counts"].items()
-        },
+        alias_counts={key: Counter(forms) for key, forms in data["alias_counts"].items()},
     )

@@ -62,9 +62,9 @@ class Vocabulary:
     # title-case line), and written in lower case.
     capitalised: Counter[str] = field(default_factory=Counter)
     lowercase: Counter[str] = field(default_factory=Counter)
-    # Abbreviation key -> the stemmed terms of each long form it stands for -> how many
-    # chunks say so.
-    alias_counts: dict[str, Counter[frozenset[str]]] = field(default_factory=dict)
+    # Abbreviation key -> each long form it stands for (its stemmed terms, sorted and
+    # joined by spaces: cheap to save) -> how many chunks say so.
+    alias_counts: dict[str, Counter[str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, texts: Iterable[str], term_lists: Iterable[list[str]] | None = None) -> Vocabulary:
@@ -90,7 +90,7 @@ class Vocabulary:
         frequency: Counter[str] = Counter()
         capitalised: Counter[str] = Counter()
         lowercase: Counter[str] = Counter()
-        aliases: Counter[tuple[str, frozenset[str]]] = Counter()
+        aliases: Counter[tuple[str, str]] = Counter()
         for text, text_terms in zip(texts, term_lists, strict=True):
             frequency.update(set(text_terms))
             for line in text.splitlines():
@@ -100,9 +100,9 @@ class Vocabulary:
         if chunk_count < 0:
             raise ValueError(f"cannot remove {len(texts)} chunks from a vocabulary of {self.chunk_count}")
         alias_counts = dict(self.alias_counts)  # copied on write: only the keys touched
-        for (key, long_terms), count in aliases.items():
+        for (key, long_form), count in aliases.items():
             forms = alias_counts[key] = Counter(alias_counts.get(key, ()))
-            _add(forms, long_terms, sign * count)
+            _add(forms, long_form, sign * count)
             if not forms:
                 del alias_counts[key]
         return Vocabulary(
@@ -126,7 +126,7 @@ class Vocabulary:
     def expansions(self, token: str) -> list[frozenset[str]]:
         """The stemmed long forms an abbreviation (or short name) stands for, in a fixed
         order (by their sorted terms)."""
-        return sorted(self.alias_counts.get(acronym_key(token), ()), key=sorted)
+        return [frozenset(form.split()) for form in sorted(self.alias_counts.get(acronym_key(token), ()))]
 
     @property
     def aliases(self) -> dict[str, list[frozenset[str]]]:
@@ -167,10 +167,10 @@ def _add(counts: Counter[Any], key: Any, count: int) -> None:
         raise ValueError(f"cannot remove {key!r} more often than it was added")
 
 
-def _aliases_of(text: str) -> set[tuple[str, frozenset[str]]]:
+def _aliases_of(text: str) -> set[tuple[str, str]]:
     """The (abbreviation key, long form's terms) pairs one chunk gives: long forms with
     their abbreviation in brackets, and the initials of its capitalised names."""
-    found: set[tuple[str, frozenset[str]]] = set()
+    found: set[tuple[str, str]] = set()
     for long_form, short in _LONG_THEN_SHORT.findall(text):
         if _is_abbreviation(short):
             found.update(_alias(short, _trim_name(long_form, short)))
@@ -184,11 +184,11 @@ def _aliases_of(text: str) -> set[tuple[str, frozenset[str]]]:
 
 
 @lru_cache(maxsize=65_536)
-def _initials_of(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
+def _initials_of(name: str) -> tuple[tuple[str, str], ...]:
     """Aliases from a multi-word name's initials, which users may type: "ITA" for
     "International Trade Administration", "USTR" for the tail of "Office of the United
     States Trade Representative". Cached: a corpus repeats its names."""
-    found: list[tuple[str, frozenset[str]]] = []
+    found: list[tuple[str, str]] = []
     parts = [p for p in re.split(r"[\s-]+", name) if p]
     for start in range(len(parts)):
         tail = parts[start:]
@@ -201,10 +201,11 @@ def _initials_of(name: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(found)
 
 
-def _alias(short: str, long_form: str) -> list[tuple[str, frozenset[str]]]:
-    """The pair, if both sides say something. One direction only: a question's long form
-    ("Export-Import Bank") is matched by its own words or initials (see question_analysis)."""
-    long_terms = frozenset(terms(long_form))
+def _alias(short: str, long_form: str) -> list[tuple[str, str]]:
+    """The pair (key, the long form's distinct terms sorted and joined), if both sides say
+    something. One direction only: a question's long form ("Export-Import Bank") is
+    matched by its own words or initials (see question_analysis)."""
+    long_terms = " ".join(sorted(set(terms(long_form))))  # terms never contain spaces
     key = acronym_key(short)
     return [(key, long_terms)] if long_terms and key else []
 
