@@ -204,3 +204,23 @@ def test_text_addressed_to_an_assistant_is_never_quoted(corpus_assistant: Assist
     ]
     answer = answerer.answer_from(evidence)
     assert "PWNED" not in answer.answer and "Ignore all previous" not in answer.answer
+
+
+def test_a_heading_never_stands_in_an_answer(corpus_assistant: Assistant) -> None:
+    """Headings name topics ("Methods of Payment"); answers are sentences. Before this
+    rule, 5 of the golden set's answers opened with their passage's heading."""
+    questions = [i["question"] for i in GOLDEN if i["type"] != "out_of_scope" and not i.get("follows")]
+    answered = 0
+    for question in questions:
+        answer = corpus_assistant.ask(question)
+        if answer.refused:
+            continue
+        answered += 1
+        headings = {
+            passage.text[passage.sentences[i][0] : passage.sentences[i][1]].strip()
+            for passage in answer.passages
+            for i in passage.headings
+        }
+        spoken = {sentence.text.strip() for sentence in answer.sentences}
+        assert not spoken & headings, question
+    assert answered >= 40

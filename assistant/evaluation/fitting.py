@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answerability import ANSWERABILITY_FEATURES, answerability_features
-from assistant.answering.extractive import Selection, compose, rank, select
+from assistant.answering.extractive import Selection, compose, rank, select, without_headings
 from assistant.answering.features import SENTENCE_FEATURES, Evidence
 from assistant.citations import strip_markers
 from assistant.evaluation.golden import GoldenItem
@@ -229,7 +229,7 @@ def evidence_in_answer(example: Example, chosen) -> bool:  # type: ignore[no-unt
 class CrossValidated:
     """Out-of-fold results: what each question would get from models that never saw it."""
 
-    chosen: list[list]  # per example: the sentences the fold's scorer chose
+    chosen: list[list]  # per example: the sentences answerability judged (headings included)
     top_hit: list[bool | None]
     evidence_hit: list[bool | None]
     right_document: list[bool | None]
@@ -257,11 +257,11 @@ def cross_validate(
             if f != fold:
                 continue
             ranked = rank(example.evidence, scorer)
-            chosen = select(ranked, example.evidence, selection, max_sentences)
-            chosen_all[index] = chosen
+            chosen_all[index] = select(ranked, example.evidence, selection, max_sentences)  # judged
+            chosen = select(without_headings(ranked), example.evidence, selection, max_sentences)
             if example.answerable:
                 labels = dict(zip(map(id, example.evidence.candidates), example.labels, strict=True))
-                top_hit[index] = bool(ranked) and bool(labels[id(ranked[0])])
+                top_hit[index] = bool(chosen) and bool(labels[id(chosen[0])])
                 evidence_hit[index] = evidence_in_answer(example, chosen)
                 right_document[index] = _cites_source(example, chosen)
     # Answerability on out-of-fold sentence choices.
