@@ -17,6 +17,9 @@ from assistant.service import Assistant
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
+# `postgres_server`: a throwaway PostgreSQL cluster, for the tests of shared state.
+pytest_plugins = ["tests.postgres"]
+
 # The fields every citation carries (the `Answer` contract).
 CITATION_KEYS = {
     "n",

@@ -72,14 +72,14 @@ def _wait_up(process: subprocess.Popen, log: Path, ready_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("replicas")
     chroma_port = free_port()
     env = {
         **os.environ,
         "ASSISTANT_CHROMA_URL": f"http://127.0.0.1:{chroma_port}",
-        "ASSISTANT_RECORD_DB_URL": f"sqlite:///{root / 'records.sqlite'}",  # shared by every process
         "ASSISTANT_SYNC_INTERVAL_SECONDS": "1",
+        **_shared_state(request, root),
     }
     chroma = [str(BIN / "chroma"), "run", "--path", str(root / "chroma"), "--port", str(chroma_port)]
     processes = [_launch(chroma, env, root / "chroma.log")]
@@ -108,6 +108,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for process in processes:
             process.kill()
             process.wait(timeout=30)
+
+
+def _shared_state(request: pytest.FixtureRequest, root: Path) -> dict[str, str]:
+    """Records, keys, feedback and rate limits in one PostgreSQL database, as a replicated
+    deployment has them; without PostgreSQL, the records in one SQLite file (the rest of
+    this module still runs)."""
+    try:
+        return {"ASSISTANT_DATABASE_URL": request.getfixturevalue("postgres_server")()}
+    except pytest.skip.Exception:
+        return {"ASSISTANT_RECORD_DB_URL": f"sqlite:///{root / 'records.sqlite'}"}
 
 
 def _ask(url: str) -> dict:
@@ -167,3 +177,36 @@ def test_a_document_deleted_elsewhere_is_no_longer_answered_by_any_replica(clust
         health = httpx.get(f"{url}/healthz").json()
         assert health["chunks"] == health["lexical_chunks"]
         assert not any("zorblat" in source["path"] for source in httpx.get(f"{url}/api/sources").json())
+
+
+def test_keys_feedback_and_rate_limits_are_shared_by_the_replicas(cluster: Cluster) -> None:
+    """Last in this module: once a key exists, the replicas need keys."""
+    if "ASSISTANT_DATABASE_URL" not in cluster.env:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    created = cluster.cli("keys", "create", "--name", "replicas", "--server", "--rate-limit", "3")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {key}"}
+    for url in cluster.replicas:  # each replica sees the new key and leaves open mode
+        _wait_until(
+            lambda url=url: httpx.post(f"{url}/api/ask", json={"question": QUESTION}).status_code == 401,
+            f"{url} asks for a key",
+        )
+
+    while time.time() % 60 > 30:  # the shared limit counts whole minutes: start early in one
+        time.sleep(0.5)
+    first, second = cluster.replicas
+    statuses = [
+        httpx.post(f"{url}/api/ask", json={"question": QUESTION}, headers=headers, timeout=120).status_code
+        for url in (first, second, first, second)
+    ]
+    assert statuses == [200, 200, 200, 429]  # 3 a minute across both replicas, not 3 each
+
+    other = cluster.cli("keys", "create", "--name", "feedback", "--server")  # the first is spent
+    assert other.returncode == 0, other.stderr
+    headers = {"Authorization": f"Bearer {other.stdout.strip().splitlines()[-1]}"}
+    feedback = {"rating": "down", "question": "Who runs the Zorblat plant?", "answer": "Nobody knows."}
+    posted = httpx.post(f"{second}/api/feedback", json=feedback, headers=headers, timeout=30)
+    assert posted.status_code in (200, 201), posted.text
+    listed = cluster.cli("feedback", "list")
+    assert listed.returncode == 0 and "Zorblat" in listed.stdout, listed.stdout + listed.stderr
