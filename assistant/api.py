@@ -223,7 +223,7 @@ def create_app(
     )
     def ask(body: AskRequest, request: Request, who: Caller = Depends(caller)) -> Any:
         """Answer a question from the documents."""
-        history = [turn.model_dump() for turn in body.history][-settings.max_history_messages :]
+        history = [turn.model_dump() for turn in body.history]  # the Assistant keeps the last turns
         wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
         if wants_stream:
             _validate(assistant, body.question)

@@ -194,7 +194,7 @@ class Assistant:
         question = self.validate_question(question)
         started = time.perf_counter()
         answer: Answer = self._get_chain().invoke(
-            {"question": question, "history": _clean_history(history), "filters": filters}
+            {"question": question, "history": self._clean_history(history), "filters": filters}
         )
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
         answer.notes.extend(self.retriever.filter_notes(filters))
@@ -207,15 +207,21 @@ class Assistant:
         filters: Filters | None = None,
     ) -> Iterator[StreamEvent]:
         """Answer as a stream of text pieces, then the complete `Answer` (whose text is
-        final: an LLM answer that fell back replaces what was streamed)."""
+        final: an LLM answer that fell back replaces what was streamed).
+
+        The question is checked here, before the first event is asked for, so a bad one
+        raises `InvalidQuestion` at the call, as `ask` does."""
         question = self.validate_question(question)
+        return self._stream(question, self._clean_history(history), filters)
+
+    def _stream(
+        self, question: str, history: list[Message], filters: Filters | None
+    ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         self._get_chain()
         assert self._prepare is not None and self._answerer is not None
         answerer = self._answerer
-        state = self._prepare.invoke(
-            {"question": question, "history": _clean_history(history), "filters": filters}
-        )
+        state = self._prepare.invoke({"question": question, "history": history, "filters": filters})
         answering = time.perf_counter()
         for item in answerer.stream(question, state["condense"], state["retrieve"]):
             if isinstance(item, str):
@@ -226,6 +232,13 @@ class Assistant:
             answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
             answer.notes.extend(self.retriever.filter_notes(filters))
             yield StreamEvent("answer", answer)
+
+    def _clean_history(self, history: list[Message] | None) -> list[Message]:
+        """The last `max_history_messages` well-formed turns, whichever surface sent them
+        (the JSON API, `/v1`, the chat or the CLI)."""
+        limit = self.settings.max_history_messages
+        cleaned = _well_formed(history)
+        return cleaned[-limit:] if limit else []
 
     def stats(self) -> dict[str, Any]:
         """What is loaded: for /healthz and the chat's header. Listing sources reads every
@@ -267,7 +280,7 @@ class Assistant:
         return deleted
 
 
-def _clean_history(history: list[Message] | None) -> list[Message]:
+def _well_formed(history: list[Message] | None) -> list[Message]:
     """Keep well-formed user/assistant turns; anything else (a turn without a role, or
     with text no tokenizer takes, like a lone surrogate) is ignored, not fatal."""
     cleaned: list[Message] = []

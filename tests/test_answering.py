@@ -224,3 +224,21 @@ def test_a_heading_never_stands_in_an_answer(corpus_assistant: Assistant) -> Non
         spoken = {sentence.text.strip() for sentence in answer.sentences}
         assert not spoken & headings, question
     assert answered >= 40
+
+
+def test_every_surface_gets_the_same_history_limit_and_an_eager_check(corpus_settings: Settings) -> None:
+    """The history limit and the question check live in `Assistant`, not in one surface:
+    `/v1` and the chat used to pass any number of turns, and `stream("")` raised only once
+    iterated."""
+    history = [
+        {"role": "user", "content": "Does Malaysia ban exports of rare earth ores?"},
+        {"role": "assistant", "content": "Yes: unprocessed rare earth ores and concentrates."},
+    ]
+    follow_up = "When did that start?"
+    remembering = Assistant(corpus_settings)
+    assert "rare earth" in remembering.ask(follow_up, history).standalone_question.lower()
+    forgetting = Assistant(corpus_settings.model_copy(update={"max_history_messages": 0}))
+    streamed = [e.data for e in forgetting.stream(follow_up, history * 30) if e.kind == "answer"]
+    assert streamed[0].standalone_question == follow_up
+    with pytest.raises(InvalidQuestion):
+        forgetting.stream("   ")  # raised at the call, before any event is asked for
