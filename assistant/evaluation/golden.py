@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.evaluation.metrics import normalise
+
 OUT_OF_SCOPE = "out_of_scope"
 QUESTION_TYPES = (
     "factoid",
@@ -161,17 +163,13 @@ def load_golden(path: Path) -> list[GoldenItem]:
     return items
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.replace("\u00a0", " ").split()).lower()
-
-
 def check_golden(items: list[GoldenItem], documents: dict[str, str]) -> list[str]:
     """Every problem of a golden set: repeated ids, unknown types, follow-ups that point
     at missing or later turns, evidence not found in the corpus, answerable questions
     without evidence. `documents` maps each corpus path to its text."""
     problems: list[str] = []
     seen: set[str] = set()
-    corpus = {path: _normalise(text) for path, text in documents.items()}
+    corpus = {path: normalise(text) for path, text in documents.items()}
     for item in items:
         where = f"{item.id}"
         # Items built in code (the staff tab) skip load_golden's checks; iterating a string
@@ -193,7 +191,7 @@ def check_golden(items: list[GoldenItem], documents: dict[str, str]) -> list[str
             problems.append(f"{where}: an answerable question needs at least one evidence quote")
         for index, quote in enumerate(item.evidence):
             source = item.sources[index] if index < len(item.sources) else None
-            needle = _normalise(quote)
+            needle = normalise(quote)
             if not needle:  # an empty quote is "found" in every document
                 problems.append(f"{where}: evidence[{index}] is empty; quote the text that answers")
                 continue
