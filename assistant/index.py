@@ -9,6 +9,11 @@ chunks of files that disappeared from an ingested directory.
 records) makes it skip that chunk forever, and a chunk written without its record (killed
 between the two writes) is never cleaned up. So every ingest first compares the two
 (`check`) and repairs what disagrees (`repair`), and `drop` starts over from the files.
+
+This is the module that speaks Chroma (its client, `where` filters, distances, paged
+reads; `assistant.changes` only gets its client): retrieval asks
+`CorpusIndex.dense_search` with a `ChunkFilter` and gets cosine similarities back, and the
+lexical index reads chunks through `count`, `stored_ids` and `chunks_by_id`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.indexing import index
@@ -341,6 +347,38 @@ def make_record_manager(settings: Settings):
     return manager
 
 
+@dataclass(frozen=True)
+class ChunkFilter:
+    """Which chunks a dense search may return, in the stored metadata's own terms.
+
+    Retrieval's `Filters` resolves itself into this (relative paths made absolute, dates
+    made YYYYMMDD bounds), so retrieval never writes the store's query language:
+    `chroma_where` is the one translation. Empty fields restrict nothing.
+    """
+
+    sources: tuple[str, ...] = ()  # paths or source URLs: a chunk matches by either
+    publishers: tuple[str, ...] = ()
+    dates: tuple[int, int] | None = None  # inclusive YYYYMMDD bounds of `date_sort`
+    include_undated: bool = False  # with `dates`: chunks without a date (date_sort 0) pass too
+
+
+def chroma_where(chunk_filter: ChunkFilter) -> dict[str, Any] | None:
+    """`chunk_filter` in Chroma's `where` language; None when it restricts nothing."""
+    clauses: list[dict[str, Any]] = []
+    if chunk_filter.sources:
+        keys = list(chunk_filter.sources)
+        clauses.append({"$or": [{SOURCE_KEY: {"$in": keys}}, {"source": {"$in": keys}}]})
+    if chunk_filter.publishers:
+        clauses.append({"publisher": {"$in": list(chunk_filter.publishers)}})
+    if chunk_filter.dates is not None:
+        lower, upper = chunk_filter.dates
+        dated = {"$and": [{"date_sort": {"$gte": lower}}, {"date_sort": {"$lte": upper}}]}
+        clauses.append({"$or": [dated, {"date_sort": 0}]} if chunk_filter.include_undated else dated)
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 def chunk_key(chunk: Document) -> str:
     """Record-manager key and vector id: the stable chunk id plus a hash of everything
     stored with it, so a changed title or date also re-embeds the chunk."""
@@ -357,6 +395,7 @@ class CorpusIndex:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         client = make_chroma_client(settings)
+        self._client = client
         self.vector_store = make_vector_store(settings, client)
         # Every change is announced where other processes sharing the store can see it.
         self.changes = ChangeMarker(client, settings.collection_name)
@@ -535,8 +574,23 @@ class CorpusIndex:
             offset += len(page["ids"])
 
     def count(self) -> int:
-        """How many chunks are stored (one cheap call, whatever the size)."""
-        return self.vector_store._collection.count()  # LangChain's Chroma has no public count
+        """How many chunks are stored (cheap, whatever the size).
+
+        LangChain's Chroma has no public count, so this asks the client. The collection is
+        looked up each time: `drop` replaces it with a new one.
+        """
+        return self._client.get_collection(self.settings.collection_name, embedding_function=None).count()
+
+    def dense_search(
+        self, vector: list[float], k: int, chunk_filter: ChunkFilter | None = None
+    ) -> list[tuple[Document, float]]:
+        """The `k` chunks nearest to `vector` that pass `chunk_filter`, nearest first, each
+        with its cosine similarity to `vector` (higher is closer)."""
+        where = chroma_where(chunk_filter) if chunk_filter else None
+        results = self.vector_store.similarity_search_by_vector_with_relevance_scores(
+            vector, k=k, filter=where
+        )
+        return [(chunk, 1.0 - float(distance)) for chunk, distance in results]  # cosine space: 1 - cos
 
     def chunks_by_id(self, ids: list[str]) -> list[Document]:
         """The stored chunks with these ids (at most `PAGE_SIZE`), text and metadata."""

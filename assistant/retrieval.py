@@ -1,5 +1,5 @@
-"""Hybrid retrieval: BM25 (the saved `LexicalIndex`) and dense vectors (Chroma), fused by
-reciprocal rank.
+"""Hybrid retrieval: BM25 (the saved `LexicalIndex`) and dense vectors (the index's
+`dense_search`), fused by reciprocal rank.
 
 Lexical search finds names and numbers ("SST", "6.1 percent") that embeddings blur;
 dense search finds paraphrases ("ban on shipping raw ore abroad"). Fusing ranks, not
@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
-from assistant.index import CorpusIndex
+from assistant.index import ChunkFilter, CorpusIndex
 from assistant.text import is_valid_text, jaccard, shingles, terms
 from assistant.vocabulary import Vocabulary
 
@@ -84,24 +84,14 @@ class Filters(BaseModel):
         keys.update(str(Path(s).resolve()) for s in self.sources if "://" not in s)
         return keys
 
-    def chroma_where(self) -> dict[str, Any] | None:
-        """The same restriction as `matches`, in Chroma's `where` language."""
-        clauses: list[dict[str, Any]] = []
-        if self.sources:
-            keys = sorted(self.source_keys())
-            clauses.append({"$or": [{"path": {"$in": keys}}, {"source": {"$in": keys}}]})
-        if self.publishers:
-            clauses.append({"publisher": {"$in": self.publishers}})
-        if self.date_from or self.date_to:
-            clauses.append(self._chroma_dates())
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-    def _chroma_dates(self) -> dict[str, Any]:
-        lower, upper = self._date_range()
-        dated = {"$and": [{"date_sort": {"$gte": lower}}, {"date_sort": {"$lte": upper}}]}
-        return {"$or": [dated, {"date_sort": 0}]} if self.include_undated else dated
+    def chunk_filter(self) -> ChunkFilter:
+        """The same restriction as `matches`, for the index's dense search."""
+        return ChunkFilter(
+            sources=tuple(sorted(self.source_keys())) if self.sources else (),
+            publishers=tuple(self.publishers),
+            dates=self._date_range() if self.date_from or self.date_to else None,
+            include_undated=self.include_undated,
+        )
 
     def _date_range(self) -> tuple[int, int]:
         """The inclusive YYYYMMDD bounds; an undated document (0) is below any of them."""
@@ -257,13 +247,11 @@ class HybridRetriever(BaseRetriever):
 
     def _dense(self, query: str, filters: Filters | None) -> list[Passage]:
         vector = self.corpus.embeddings.embed_query(query)
-        results = self.corpus.vector_store.similarity_search_by_vector_with_relevance_scores(
-            vector, k=self.settings.fetch_k, filter=filters.chroma_where() if filters else None
-        )
+        chunk_filter = filters.chunk_filter() if filters else None
         passages = []
-        for chunk, distance in results:
+        for chunk, similarity in self.corpus.dense_search(vector, self.settings.fetch_k, chunk_filter):
             passage = Passage.from_chunk(chunk)
-            passage.dense_score = 1.0 - float(distance)  # cosine space: distance = 1 - cos
+            passage.dense_score = similarity
             passages.append(passage)
         return passages
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from assistant.api import AskRequest, FeedbackIn
+from assistant.index import chroma_where
 from assistant.openai_compat import ChatCompletionRequest, split_messages
 from assistant.retrieval import Filters
 from assistant.security import ApiError
@@ -132,7 +133,7 @@ def assert_usable(filters: Filters | None) -> None:
     """What retrieval does with accepted filters must not raise."""
     if filters is None:
         return
-    filters.chroma_where()
+    chroma_where(filters.chunk_filter())
     filters.matches(METADATA)
     filters.matches(METADATA, filters.source_keys())
 
