@@ -348,7 +348,11 @@ class LexicalIndex:
                 [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
             ),
         )
-        self._snapshot = self._save(updated)
+        # Searchable before it is written: at 300k chunks the write is seconds of a
+        # change. A crash before the write ends leaves the pointer at an older generation
+        # than chunks.sqlite's, and the next start rebuilds the snapshot from saved terms.
+        self._snapshot = updated
+        self._save(updated)
         return SyncReport(added=len(rows), removed=len(gone))
 
     # --- the database and the snapshots ------------------------------------------------
