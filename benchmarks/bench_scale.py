@@ -299,12 +299,16 @@ def one_document(assistant) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 # --- the runs -----------------------------------------------------------------------------
 
 
-def child(mode: str, data_dir: Path, work_dir: Path, size: int) -> dict[str, Any]:
-    """Run `mode` in a new process; its last output line is the JSON result."""
+def child(
+    mode: str, data_dir: Path, work_dir: Path, size: int, torch_threads: int | None = None
+) -> dict[str, Any]:
+    """Run `mode` in a new process; its last output line is the JSON result. `torch_threads`
+    sets OMP_NUM_THREADS (torch's default is one thread per core)."""
     command = [sys.executable, __file__, "--child", mode, "--data-dir", str(data_dir)]
     command += ["--work-dir", str(work_dir), "--sizes", str(size)]
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(torch_threads)} if torch_threads else {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     last = ""
     for line in process.stdout:
@@ -343,6 +347,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["build", "measure"], help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--torch-threads", type=int, help="OMP_NUM_THREADS for the measuring process")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args()
     if args.child:
@@ -363,19 +368,26 @@ def main() -> None:
         "cpu_cores": os.cpu_count(),
         "sizes": [],
     }
-    if args.out.is_file():  # sizes measured by earlier runs stay unless measured again
+    if args.out.is_file():  # rows of earlier runs stay unless measured again
         earlier = json.loads(args.out.read_text(encoding="utf-8")).get("sizes", [])
-        results["sizes"] = [row for row in earlier if row["size"] not in args.sizes]
+        results["sizes"] = [
+            row
+            for row in earlier
+            if row["size"] not in args.sizes or row.get("torch_threads") != args.torch_threads
+        ]
     for size in sorted(args.sizes):
         print(f"{size:,} chunks: building", flush=True)
-        row: dict[str, Any] = {"size": size, "load_average_before": os.getloadavg()}
+        row: dict[str, Any] = {"size": size, "torch_threads": args.torch_threads}
+        row["load_average_before"] = os.getloadavg()
         row["build"] = child("build", data_dir, work_dir, size)
         if "failed" not in row["build"]:
             print(f"{size:,} chunks: measuring", flush=True)
-            row["measure"] = child("measure", data_dir, work_dir, size)
+            row["measure"] = child("measure", data_dir, work_dir, size, args.torch_threads)
         row["load_average_after"] = os.getloadavg()
         row["summary"] = summary(row)
-        results["sizes"] = sorted([*results["sizes"], row], key=lambda r: r["size"])
+        results["sizes"] = sorted(
+            [*results["sizes"], row], key=lambda r: (r["size"], r.get("torch_threads") or 0)
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # after every size
         print(json.dumps(row["summary"]), flush=True)
