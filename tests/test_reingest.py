@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures `index` and `small_corpus` come from test_index)
 """Unchanged files are not parsed or chunked again (assistant/ingested.py), yet a lost chunk,
 a changed setting or an interrupted ingest still brings a file back; a large file is
 indexed in pieces, and an interrupted one keeps the pieces stored.
@@ -16,21 +17,15 @@ import assistant.index
 from assistant.config import Settings
 from assistant.index import CHUNKS_PER_INDEX_CALL, CorpusIndex
 from assistant.ingested import IngestedFiles
-from tests.test_index import FILES, assert_consistent, chunk_counts, stored_ids, write_doc
-
-
-@pytest.fixture
-def small_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, (title, source, body) in FILES.items():
-        write_doc(folder, name, title, source, body)
-    return folder
-
-
-@pytest.fixture
-def index(tmp_path: Path) -> CorpusIndex:
-    return CorpusIndex(Settings(data_dir=tmp_path / "data", chunk_size=100))
+from tests.test_index import (  # the same small corpus and index fixtures
+    FILES,
+    assert_consistent,
+    chunk_counts,
+    index,  # noqa: F401
+    small_corpus,  # noqa: F401
+    stored_ids,
+    write_doc,
+)
 
 
 @pytest.fixture
