@@ -29,6 +29,7 @@ from typer.testing import CliRunner, Result
 
 from assistant.api import create_app
 from assistant.cli import app as cli_app
+from assistant.config import Settings
 from assistant.keys import create_key
 from assistant.service import Assistant
 from assistant.ui import mount_ui
@@ -781,6 +782,14 @@ GOOD_FILES = {
 }
 
 
+def retrieval_report(data_dir: Path) -> list[tuple[str, str, float, float, float]]:
+    """The tin question's passages as this process's retriever ranks them (a diagnostic
+    for the failure messages below): chunk, title, fused, dense and BM25 scores."""
+    retriever = Assistant(Settings(data_dir=data_dir)).retriever
+    passages = retriever.retrieve("How much refined tin did Butterworth produce?")
+    return [(p.chunk_id, p.title, p.score, p.dense_score, p.bm25_score) for p in passages]
+
+
 @pytest.fixture(scope="module")
 def hostile_ingest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Result]:
     """(the folder, the data directory, the result) of one `assistant ingest` of every bad
@@ -820,7 +829,10 @@ def test_the_good_files_are_indexed_and_answer(hostile_ingest) -> None:
         "--data-dir", str(data_dir), "ask", "--json", "How much refined tin did Butterworth produce?"
     )
     assert answer.exit_code == 0, answer.output
-    assert "20,000 tonnes" in json.loads(answer.stdout)["answer"]
+    payload = json.loads(answer.stdout)
+    # It failed once in CI (a refusal naming huge-line first) and never here: on failure
+    # the whole answer, diagnostics included, says what retrieval and the models saw.
+    assert "20,000 tonnes" in payload["answer"], (json.dumps(payload, indent=1), retrieval_report(data_dir))
 
 
 def test_bad_lines_of_a_question_file_get_error_lines_and_the_rest_is_answered(
@@ -852,7 +864,8 @@ def test_bad_lines_of_a_question_file_get_error_lines_and_the_rest_is_answered(
     ]
     for answer, expected in zip(answers[:-1], expected_errors, strict=True):
         assert expected in answer.get("error", ""), (expected, answer)
-    assert answers[-1]["id"] == "good" and "20,000 tonnes" in answers[-1]["answer"]
+    good = answers[-1]
+    assert good["id"] == "good" and "20,000 tonnes" in good["answer"], (good, retrieval_report(data_dir))
 
 
 def test_a_question_file_line_with_a_surrogate_in_its_history(hostile_ingest, tmp_path: Path) -> None:
