@@ -12,14 +12,18 @@ drawn (seeded) in one of three ways: a random delay after its first chunks reach
 (their records come next), after it first changes the records (a cleanup comes next, or
 the next batch; a run with nothing to embed still rewrites every record twice), or a
 random fraction of a run's length (opening the stores, the check and repair, the model).
-The corpus is four real files in small chunks: two `index()` calls.
+The corpus is four real files in small chunks: two `index()` calls. Unchanged files are
+skipped, so a run after a finished one would have nothing to do (and nothing to kill):
+the runs alternate between the files and a revision of them with a paragraph added at
+the top, which moves every chunk (ids include offsets). Each run then writes every chunk
+of its version and deletes the other version's, whatever the killed run before it left;
+the last run, on the original files, must equal the clean ingest of them.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -50,6 +54,19 @@ FILES = [
 ]
 
 
+REVISION = "Revised by the fault test: every chunk of this file moves by this paragraph.\n\n"
+
+
+def write_corpus(corpus: Path, revised: bool) -> None:
+    """The four files, or their revision: a paragraph right after the front matter."""
+    for name in FILES:
+        text = (CORPUS / name).read_text(encoding="utf-8")
+        if revised:
+            _, front_matter, body = text.split("---\n", 2)
+            text = f"---\n{front_matter}---\n\n{REVISION}{body.lstrip()}"
+        (corpus / name).write_text(text, encoding="utf-8")
+
+
 def start_ingest(data_dir: Path, corpus: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "ASSISTANT_CHUNK_SIZE": str(CHUNK_SIZE), "COLUMNS": "400"}
     return subprocess.Popen(
@@ -76,6 +93,12 @@ def query(database: Path, sql: str) -> list[tuple] | str:
         db.close()
 
 
+# The chunks' collection, not the one-row change marker beside it (assistant/changes.py),
+# which every ingest rewrites at its end.
+CHUNK_COLLECTIONS = "SELECT id FROM collections WHERE name NOT LIKE '%-changes'"
+CHUNK_COLLECTION_TOPICS = f"SELECT 'persistent://default/default/' || id FROM ({CHUNK_COLLECTIONS})"
+
+
 def records_state(data_dir: Path) -> object:
     """How many records there are and when the newest was written: any write changes it
     (creating the empty table does not)."""
@@ -86,7 +109,10 @@ def records_state(data_dir: Path) -> object:
 def chunks_state(data_dir: Path) -> object:
     """The length of Chroma's write log: it grows the moment chunks are written, just before
     they are applied and their records written (read only to time a kill, never asserted on)."""
-    rows = query(data_dir / "chroma" / "chroma.sqlite3", "SELECT count(*), max(seq_id) FROM embeddings_queue")
+    rows = query(
+        data_dir / "chroma" / "chroma.sqlite3",
+        f"SELECT count(*), max(seq_id) FROM embeddings_queue WHERE topic IN ({CHUNK_COLLECTION_TOPICS})",
+    )
     return rows if rows and rows[0][0] else "empty"
 
 
@@ -94,7 +120,11 @@ def describe_state(data_dir: Path) -> str:
     """What a kill left, for the log. Chroma's own table is read here as a diagnostic only,
     never asserted on: the assertions go through Chroma's API."""
     rows = query(data_dir / "records.sqlite", "SELECT key, group_id FROM upsertion_record")
-    chunk_rows = query(data_dir / "chroma" / "chroma.sqlite3", "SELECT embedding_id FROM embeddings")
+    chunk_rows = query(
+        data_dir / "chroma" / "chroma.sqlite3",
+        "SELECT embedding_id FROM embeddings JOIN segments ON embeddings.segment_id = segments.id"
+        f" WHERE segments.collection IN ({CHUNK_COLLECTIONS})",
+    )
     if isinstance(rows, str) or isinstance(chunk_rows, str):
         return f"a store that cannot be read until it is opened for writing: {rows} / {chunk_rows}"
     records = dict(rows)
@@ -160,8 +190,7 @@ def snapshot(index: CorpusIndex) -> dict[str, Any]:
 def test_ingest_killed_at_random_moments_then_run_again_equals_a_clean_ingest(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    for name in FILES:
-        shutil.copy(CORPUS / name, corpus / name)
+    write_corpus(corpus, revised=False)
 
     clean_dir = tmp_path / "clean"
     clean = run_ingest(clean_dir, corpus)
@@ -175,6 +204,7 @@ def test_ingest_killed_at_random_moments_then_run_again_equals_a_clean_ingest(tm
     for number in range(MAX_RUNS):
         if kills == KILLS:
             break
+        write_corpus(corpus, revised=number % 2 == 0)
         kind = rng.choice(["after chunks", "after records", "after records", "after start"])
         if kind == "after chunks":  # between the chunks and their records
             delay = rng.uniform(0, 0.1)
@@ -193,6 +223,7 @@ def test_ingest_killed_at_random_moments_then_run_again_equals_a_clean_ingest(tm
         log.append(f"run {number} (kill {plan}): {outcome} at {run.seconds:.1f}s, {run.output}")
     assert kills == KILLS, log
 
+    write_corpus(corpus, revised=False)
     final = run_ingest(faulty_dir, corpus)
     log.append(f"final: {final.output}")
 
