@@ -127,17 +127,18 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def corpus_settings(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Settings:
-    """A data directory holding an index of corpus/, built once per test run.
+def corpus_index_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A data directory holding an index of corpus/, built once per test run and never
+    opened again: tests copy it (`copy_corpus_index`) instead of embedding the corpus.
 
     Under pytest-xdist every worker needs its own copy (Chroma is not process-safe), but
     embedding the corpus twice costs a minute: the first worker builds it in the run's
-    shared temp folder under a file lock and every worker copies it, lock files left out.
+    shared temp folder under a file lock.
     """
-    own = tmp_path_factory.mktemp("corpus-index")
     if worker_id == "master":  # not under xdist
-        _ingest_corpus(own)
-        return Settings(data_dir=own)
+        template = tmp_path_factory.mktemp("corpus-index-template")
+        _ingest_corpus(template)
+        return template
     from filelock import FileLock
 
     shared = tmp_path_factory.getbasetemp().parent / "corpus-index-shared"
@@ -145,10 +146,24 @@ def corpus_settings(tmp_path_factory: pytest.TempPathFactory, worker_id: str) ->
         if not (shared / ".built").exists():
             _ingest_corpus(shared)
             (shared / ".built").touch()
+    return shared
+
+
+def copy_corpus_index(template: Path, data_dir: Path) -> Path:
+    """A private copy of the corpus index in `data_dir` (lock files left out): a test or a
+    server process of its own can change it. `ingest corpus/` there embeds nothing."""
     shutil.copytree(
-        shared, own, dirs_exist_ok=True, ignore=shutil.ignore_patterns("assistant.lock*", ".built")
+        template, data_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("assistant.lock*", ".built")
     )
-    return Settings(data_dir=own)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory: pytest.TempPathFactory, corpus_index_template: Path) -> Settings:
+    """This worker's own copy of the corpus index, shared by its read-only tests."""
+    return Settings(
+        data_dir=copy_corpus_index(corpus_index_template, tmp_path_factory.mktemp("corpus-index"))
+    )
 
 
 def _ingest_corpus(data_dir: Path) -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from assistant.cli import app as cli_app
 from tests.conftest import free_port
 
 # A Chroma server, the CLI and two servers loading the model: minutes on a loaded machine.
@@ -37,19 +39,16 @@ QUESTION = "What does the Zorblat plant in Kuantan recover?"
 @dataclass
 class Cluster:
     root: Path
-    env: dict[str, str]
+    settings: dict[str, str]  # the environment that points every process at the shared state
     replicas: list[str]  # base URLs
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """The CLI with its own data directory, on the shared Chroma and records."""
-        return subprocess.run(
-            [str(BIN / "assistant"), "--data-dir", str(self.root / "cli-data"), *args],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        """The CLI with its own data directory, on the shared Chroma and database. It runs
+        in this process (Click's runner), so it reuses the loaded model: the replicas are
+        the separate processes this module is about."""
+        command = ["--data-dir", str(self.root / "cli-data"), *args]
+        result = CliRunner().invoke(cli_app, command, env={**self.settings, "COLUMNS": "400"})
+        return subprocess.CompletedProcess(command, result.exit_code, result.stdout, result.stderr)
 
 
 def _up(url: str) -> bool:
@@ -75,12 +74,12 @@ def _wait_up(process: subprocess.Popen, log: Path, ready_url: str) -> None:
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("replicas")
     chroma_port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "ASSISTANT_CHROMA_URL": f"http://127.0.0.1:{chroma_port}",
         "ASSISTANT_SYNC_INTERVAL_SECONDS": "1",
         **_shared_state(request, root),
     }
+    env = {**os.environ, **settings}
     chroma = [str(BIN / "chroma"), "run", "--path", str(root / "chroma"), "--port", str(chroma_port)]
     processes = [_launch(chroma, env, root / "chroma.log")]
     try:
@@ -89,7 +88,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         corpus.mkdir()
         for name in ("trade-gov_malaysia-critical-minerals.md", "exim_scri-board-approval-press-release.md"):
             shutil.copy(ROOT / "corpus" / name, corpus / name)
-        cluster = Cluster(root, env, [])
+        cluster = Cluster(root, settings, [])
         ingested = cluster.cli("ingest", str(corpus))
         assert ingested.returncode == 0, ingested.stderr
         starting = []
@@ -151,12 +150,19 @@ def test_a_document_ingested_elsewhere_is_answered_and_counted_by_every_replica(
     ingested = cluster.cli("ingest", str(cluster.root / "zorblat.md"))
     assert ingested.returncode == 0, ingested.stderr
 
+    # Dense search reads the shared Chroma, so a replica can answer from the new chunks
+    # before its next look at the change marker; /healthz and the lexical index follow
+    # at that look. Both are waited for (and timed).
     for url, old in zip(cluster.replicas, before, strict=True):
-        waited = _wait_until(lambda url=url: _answers_from_new_document(url), f"{url} answers")
-        health = httpx.get(f"{url}/healthz").json()
-        assert health["documents"] == old["documents"] + 1
-        assert health["chunks"] == health["lexical_chunks"] > old["chunks"]
-        print(f"{url}: answered {waited:.1f} s after the CLI ingest returned")
+
+        def caught_up(url: str = url, old: dict = old) -> bool:
+            health = httpx.get(f"{url}/healthz").json()
+            counted = health["documents"] == old["documents"] + 1
+            lexical = health["chunks"] == health["lexical_chunks"] > old["chunks"]
+            return counted and lexical and _answers_from_new_document(url)
+
+        waited = _wait_until(caught_up, f"{url} answers from and counts the new document")
+        print(f"{url}: caught up {waited:.1f} s after the CLI ingest returned")
 
     answer = _ask(cluster.replicas[0])  # the answer quotes the new document
     assert "gallium" in answer["answer"].lower()
@@ -172,15 +178,23 @@ def test_a_document_deleted_elsewhere_is_no_longer_answered_by_any_replica(clust
     assert deleted.returncode == 0, deleted.stderr
 
     for url in cluster.replicas:
-        _wait_until(lambda url=url: not _answers_from_new_document(url), f"{url} stops answering")
-        health = httpx.get(f"{url}/healthz").json()
-        assert health["chunks"] == health["lexical_chunks"]
-        assert not any("zorblat" in source["path"] for source in httpx.get(f"{url}/api/sources").json())
+
+        def forgotten(url: str = url) -> bool:
+            health = httpx.get(f"{url}/healthz").json()
+            listed = httpx.get(f"{url}/api/sources").json()
+            return (
+                health["chunks"] == health["lexical_chunks"]
+                and not any("zorblat" in source["path"] for source in listed)
+                and not _answers_from_new_document(url)
+            )
+
+        waited = _wait_until(forgotten, f"{url} forgets the deleted document")
+        print(f"{url}: caught up {waited:.1f} s after the CLI delete returned")
 
 
 def test_keys_feedback_and_rate_limits_are_shared_by_the_replicas(cluster: Cluster) -> None:
     """Last in this module: once a key exists, the replicas need keys."""
-    if "ASSISTANT_DATABASE_URL" not in cluster.env:
+    if "ASSISTANT_DATABASE_URL" not in cluster.settings:
         pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql)")
     created = cluster.cli("keys", "create", "--name", "replicas", "--server", "--rate-limit", "3")
     assert created.returncode == 0, created.stderr

@@ -26,7 +26,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.store import list_feedback
-from tests.conftest import CHROMIUM_ARGS, HOSTILE_DOCUMENT
+from tests.conftest import CHROMIUM_ARGS, HOSTILE_DOCUMENT, copy_corpus_index
 from tests.test_contrast_browser import MEASURE_CONTRAST, contrast_failures
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -174,13 +174,17 @@ def server_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, server_data: Path) -> Iterator[str]:
-    """`assistant serve` on a free loopback port over a fresh index of corpus/ (and one
-    hostile document); its base URL."""
+def server(
+    tmp_path_factory: pytest.TempPathFactory, server_data: Path, corpus_index_template: Path
+) -> Iterator[str]:
+    """`assistant serve` on a free loopback port over a copy of the corpus index, to which
+    the real `assistant ingest` adds one hostile document (corpus/ itself is unchanged,
+    so it embeds nothing else); its base URL."""
     if _chromium() is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     hostile = tmp_path_factory.mktemp("hostile")
     (hostile / "hostile.md").write_text(HOSTILE_DOCUMENT, encoding="utf-8")
+    copy_corpus_index(corpus_index_template, server_data)
     with _serve(server_data, [CORPUS, hostile]) as url:
         yield url
 
