@@ -557,9 +557,37 @@ class CorpusIndex:
         return vanished
 
     def indexed_paths(self) -> list[str]:
-        """Paths of every indexed document."""
-        metadatas = [m for page in self._pages(["metadatas"]) for m in page["metadatas"]]
-        return sorted({str(m.get(SOURCE_KEY)) for m in metadatas if m})
+        """Paths of every indexed document, from the records (ingest has just made them
+        agree with the store): one SQL query, not a read of every chunk's metadata."""
+        return self._recorded_paths()
+
+    def _recorded_paths(self, among: list[str] | None = None) -> list[str]:
+        """The distinct source paths of the records (those in `among`, if given)."""
+        from sqlalchemy import bindparam, text
+
+        query = "SELECT DISTINCT group_id FROM upsertion_record WHERE namespace = :namespace"
+        parameters: dict[str, Any] = {"namespace": self.record_manager.namespace}
+        if among is not None:
+            query += " AND group_id IN :among"
+            parameters["among"] = among
+        statement = text(query)
+        if among is not None:
+            statement = statement.bindparams(bindparam("among", expanding=True))
+        with self.record_manager.engine.connect() as connection:
+            rows = connection.execute(statement, parameters)
+            return sorted(str(path) for (path,) in rows if path)
+
+    def _stored_paths(self, where: dict[str, Any]) -> set[str]:
+        """The paths of the stored chunks that match `where`, read page by page (only the
+        matching chunks' metadata is read)."""
+        paths: set[str] = set()
+        offset = 0
+        while True:
+            page = self.vector_store.get(where=where, include=["metadatas"], limit=PAGE_SIZE, offset=offset)
+            if not page["ids"]:
+                return paths
+            paths.update(str(m.get(SOURCE_KEY)) for m in page["metadatas"] if m)
+            offset += len(page["ids"])
 
     # --- the store and the records, compared ------------------------------------------
 
@@ -685,12 +713,13 @@ class CorpusIndex:
         """Delete a document by its path or source URL; returns the paths deleted.
 
         A path that only the records know (its chunks were lost) matches too, so that its
-        records can be forgotten without an ingest.
+        records can be forgotten without an ingest. Only the matching chunks and records
+        are read (listing every document first took 105 s at 300k chunks).
         """
-        listed = self.sources()
-        known = {info.path for info in listed} | {path for path in self.records().values() if path}
-        by_url = {info.path for info in listed if info.source == source}
-        matches = sorted(by_url | ({source, Path(source).resolve().as_posix()} & known))
+        as_paths = sorted({source, Path(source).resolve().as_posix()})
+        by_url = self._stored_paths({"source": source})
+        by_path = self._stored_paths({SOURCE_KEY: {"$in": as_paths}})
+        matches = sorted(by_url | by_path | set(self._recorded_paths(as_paths)))
         for path in matches:
             self._delete_path(path)
         self.lexical.sync()
@@ -707,24 +736,24 @@ class CorpusIndex:
         return len(keys)
 
     def sources(self) -> list[SourceInfo]:
-        """Indexed documents with their chunk counts, newest first."""
-        metadatas = [m for page in self._pages(["metadatas"]) for m in page["metadatas"]]
-        by_path: dict[str, SourceInfo] = {}
-        dates: dict[str, int] = {}
-        for metadata in metadatas:
-            path = str(metadata.get(SOURCE_KEY))
-            if path not in by_path:
-                by_path[path] = SourceInfo(
-                    path=path,
-                    title=str(metadata.get("title", "")),
-                    source=str(metadata.get("source", "")),
-                    publisher=str(metadata.get("publisher", "")),
-                    date=str(metadata.get("date", "")),
-                    chunks=0,
-                )
-                dates[path] = int(metadata.get("date_sort") or 0)
-            by_path[path].chunks += 1
-        return sorted(by_path.values(), key=lambda info: (-dates[info.path], info.title))
+        """Indexed documents with their chunk counts, newest first.
+
+        From the lexical index's per-document counts, which every ingest and delete (and a
+        replica's sync) updates: reading every chunk's metadata took 105 s at 300k chunks.
+        """
+        documents = self.lexical.documents()
+        listed = [
+            SourceInfo(
+                path=path,
+                title=str(entry.get("title") or ""),
+                source=str(entry.get("source") or ""),
+                publisher=str(entry.get("publisher") or ""),
+                date=str(entry.get("date") or ""),
+                chunks=int(entry["chunks"]),
+            )
+            for path, entry in documents.items()
+        ]
+        return sorted(listed, key=lambda info: (-int(documents[info.path].get("date_sort") or 0), info.title))
 
     def all_chunks(self) -> list[Document]:
         """Every chunk with its id, read page by page (retrieval reads the lexical index instead)."""

@@ -19,7 +19,8 @@ What lives in `directory` (the data directory's `lexical/`):
 - `chunks.sqlite`: one row per chunk (id, terms, text, metadata) and a generation number
   that every change bumps. The texts of lexical hits come from here, not from Chroma.
 - `snapshot-<generation>/`: what a process loads at start: the term counts, the rows'
-  ids and filter fields, and the corpus `Vocabulary`'s counts, which a change updates
+  ids and filter fields, the corpus `Vocabulary`'s counts and each document's chunk
+  count and citation fields (what `assistant sources` lists), which a change updates
   with the changed chunks alone (the removed ones are read back from `chunks.sqlite`
   before they go). `current.json` names the newest.
   A missing or broken snapshot is rebuilt from `chunks.sqlite`'s saved terms; a missing
@@ -54,6 +55,8 @@ SCHEMA_VERSION = 1  # PRAGMA user_version of chunks.sqlite; another value means 
 VOCABULARY_FORMAT = 2
 # The metadata `Filters.matches` reads, kept in memory for every chunk.
 FILTER_FIELDS = ("path", "source", "publisher", "date_sort")
+# What the per-document summary keeps of a document's chunks (see `Documents`).
+DOCUMENT_FIELDS = ("title", "source", "publisher", "date", "date_sort")
 K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25's BM25Okapi defaults
 PAGE = 5_000  # ids per read or delete (SQLite's variable limit, see index.PAGE_SIZE)
 
@@ -162,6 +165,33 @@ def _okapi_weights(counts: sparse.csr_matrix) -> sparse.csc_matrix:
     return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape).tocsc()
 
 
+# --- the documents ----------------------------------------------------------------------
+
+
+# path -> {"chunks": how many, and the newest chunk's DOCUMENT_FIELDS}
+Documents = dict[str, dict[str, Any]]
+
+
+def documents_changed(documents: Documents, removed: list[dict], added: list[dict]) -> Documents:
+    """`documents` after chunks with these metadata went and came: a new dict (snapshots
+    are immutable); only the documents touched are copied. A document whose last chunk
+    went is gone; one that gets chunks takes their fields (a changed title, say)."""
+    changed = dict(documents)
+    for metadata in removed:
+        path = str(metadata.get("path"))
+        if path in changed:
+            entry = {**changed[path], "chunks": changed[path]["chunks"] - 1}
+            if entry["chunks"] > 0:
+                changed[path] = entry
+            else:
+                del changed[path]
+    for metadata in added:
+        path = str(metadata.get("path"))
+        chunks = changed[path]["chunks"] if path in changed else 0
+        changed[path] = {**{key: metadata.get(key) for key in DOCUMENT_FIELDS}, "chunks": chunks + 1}
+    return changed
+
+
 # --- the index ---------------------------------------------------------------------------
 
 
@@ -174,6 +204,7 @@ class _Snapshot:
     filter_fields: list[dict[str, Any]] = field(default_factory=list)
     bm25: Bm25 = field(default_factory=lambda: Bm25.build([]))
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    documents: Documents = field(default_factory=dict)
 
 
 class LexicalIndex:
@@ -206,6 +237,11 @@ class LexicalIndex:
     def filter_fields(self) -> list[dict[str, Any]]:
         """Every chunk's `FILTER_FIELDS`, in index order."""
         return self._current().filter_fields
+
+    def documents(self) -> Documents:
+        """Each indexed document's chunk count and `DOCUMENT_FIELDS`, by path: kept up to
+        date by every change, so listing the corpus reads no chunk."""
+        return self._current().documents
 
     def _current(self) -> _Snapshot:
         if not self._opened:
@@ -324,16 +360,17 @@ class LexicalIndex:
             return SyncReport()
         pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
         rows = [_row(chunk) for page in pages for chunk in self.store.chunks_by_id(page)]
-        removed_texts, removed_terms = [], []
+        removed_texts, removed_terms, removed_metadata = [], [], []
         with self._connect() as db:
             doomed = sorted(gone)
             for start in range(0, len(doomed), PAGE):
                 page = doomed[start : start + PAGE]
                 # The vocabulary takes back what these chunks gave it: read them first.
-                query = f"SELECT text, terms, filters FROM chunks WHERE id IN ({_marks(page)})"
-                for text, chunk_terms, filters in db.execute(query, page):
+                query = f"SELECT text, terms, filters, metadata FROM chunks WHERE id IN ({_marks(page)})"
+                for text, chunk_terms, filters, metadata in db.execute(query, page):
                     removed_texts.append(_vocabulary_text(text, filters))
                     removed_terms.append(chunk_terms.split())
+                    removed_metadata.append(json.loads(metadata))
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE state SET generation = generation + 1")
@@ -347,6 +384,9 @@ class LexicalIndex:
             vocabulary=snapshot.vocabulary.removed(removed_texts, removed_terms).added(
                 [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
             ),
+            documents=documents_changed(
+                snapshot.documents, removed_metadata, [json.loads(row[3]) for row in rows]
+            ),
         )
         # Searchable before it is written: at 300k chunks the write is seconds of a
         # change. A crash before the write ends leaves the pointer at an older generation
@@ -358,16 +398,22 @@ class LexicalIndex:
     # --- the database and the snapshots ------------------------------------------------
 
     def _snapshot_from_database(self) -> _Snapshot:
-        ids, term_lists, filter_fields = [], [], []
+        ids, term_lists, filter_fields, metadata_rows = [], [], [], []
         with self._connect() as db:
-            for chunk_id, chunk_terms, filters in db.execute(
-                "SELECT id, terms, filters FROM chunks ORDER BY rowid"
+            for chunk_id, chunk_terms, filters, metadata in db.execute(
+                "SELECT id, terms, filters, metadata FROM chunks ORDER BY rowid"
             ):
                 ids.append(chunk_id)
                 term_lists.append(chunk_terms.split())
                 filter_fields.append(json.loads(filters))
+                metadata_rows.append(json.loads(metadata))
         return _Snapshot(
-            self._generation(), ids, filter_fields, Bm25.build(term_lists), self._vocabulary_from_database()
+            self._generation(),
+            ids,
+            filter_fields,
+            Bm25.build(term_lists),
+            self._vocabulary_from_database(),
+            documents_changed({}, [], metadata_rows),
         )
 
     def _vocabulary_from_database(self) -> Vocabulary:
@@ -392,6 +438,7 @@ class LexicalIndex:
         _write_json(directory / "terms.json", list(snapshot.bm25.terms))
         _write_json(directory / "rows.json", {"ids": snapshot.ids, "filters": snapshot.filter_fields})
         _write_json(directory / "vocabulary.json", _vocabulary_to_json(snapshot.vocabulary))
+        _write_json(directory / "documents.json", snapshot.documents)
         pointer = self.directory / "current.json.tmp"
         _write_json(pointer, {"generation": snapshot.generation, "snapshot": name})
         pointer.replace(self.directory / "current.json")  # atomic: a reader sees the old or the new
@@ -460,7 +507,9 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
         json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
     )
     bm25 = Bm25.from_counts({term: column for column, term in enumerate(terms_)}, counts)
-    return _Snapshot(generation, rows["ids"], rows["filters"], bm25, vocabulary)
+    # A snapshot saved before documents.json existed fails here and is rebuilt.
+    documents = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
+    return _Snapshot(generation, rows["ids"], rows["filters"], bm25, vocabulary, documents)
 
 
 def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,68 @@ def test_an_updated_index_scores_like_one_built_from_scratch() -> None:
     rebuilt = Bm25.build([TERM_LISTS[0], TERM_LISTS[2], TERM_LISTS[4], *new])
     for query in (["tin"], ["palm", "levy"], ["gallium"], ["sabah"]):
         assert np.allclose(updated.scores(query), rebuilt.scores(query))
+
+
+# --- the documents it lists ---------------------------------------------------------------
+
+
+def store_listing(corpus: CorpusIndex) -> dict[str, tuple[str, int]]:
+    """Title and chunk count per file name, read from the store itself."""
+    metadatas = corpus.vector_store.get(include=["metadatas"])["metadatas"]  # a tiny corpus
+    titles = {Path(str(m["path"])).name: str(m["title"]) for m in metadatas}
+    counts = Counter(Path(str(m["path"])).name for m in metadatas)
+    return {name: (titles[name], counts[name]) for name in counts}
+
+
+def listing(corpus: CorpusIndex) -> dict[str, tuple[str, int]]:
+    return {Path(info.path).name: (info.title, info.chunks) for info in corpus.sources()}
+
+
+def test_sources_follow_every_change_without_reading_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sources()` comes from the lexical index's per-document counts (reading every
+    chunk's metadata took 105 s at 300k chunks); it must say what the store holds after
+    an ingest, an update that changes a title, a delete by URL, and in the next process."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, (title, source, body) in FILES.items():
+        write_doc(folder, name, title, source, body)
+    settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
+    corpus = CorpusIndex(settings)
+    corpus.ingest([folder])
+    assert listing(corpus) == store_listing(corpus) and len(listing(corpus)) == len(FILES)
+
+    _, source, body = FILES["beta.md"]
+    write_doc(folder, "beta.md", "Beta, revised", source, body + " Sabah adds a second refinery in 2025.")
+    corpus.ingest([folder])
+    assert listing(corpus)["beta.md"][0] == "Beta, revised"
+    assert listing(corpus) == store_listing(corpus)
+
+    assert corpus.delete(FILES["gamma.md"][1]) == [(folder / "gamma.md").resolve().as_posix()]
+    assert "gamma.md" not in listing(corpus)
+    assert listing(corpus) == store_listing(corpus)
+
+    expected = store_listing(corpus)
+    reopened = CorpusIndex(settings)
+
+    def no_reads(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("sources() read the store")
+
+    reopened.lexical.open()  # a start: reads ids and counts, not chunks
+    monkeypatch.setattr(reopened.vector_store, "get", no_reads)
+    assert listing(reopened) == expected
+
+
+def test_a_snapshot_saved_without_documents_is_rebuilt_from_the_saved_chunks(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snapshots written before the per-document counts existed are rebuilt at start,
+    from `chunks.sqlite` and not from the store."""
+    corpus, _ = open_index(settings, monkeypatch)
+    expected = store_listing(corpus)
+    current = json.loads((settings.data_dir / "lexical" / "current.json").read_text())
+    (settings.data_dir / "lexical" / current["snapshot"] / "documents.json").unlink()
+    reopened, spy = open_index(settings, monkeypatch)
+    assert listing(reopened) == expected
+    assert spy.texts_read == []
