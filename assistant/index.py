@@ -472,7 +472,7 @@ class CorpusIndex:
                 report.files_deleted.append(path)
         ingested.forget(report.files_deleted + report.files_lost)
         report.texts_embedded = self.embeddings.texts_embedded - embedded_before
-        self.lexical.sync()
+        self.lexical.sync(stored=set(self.records()))  # records = store: `repair`, then `index()`
         self.changes.bump()
         return report
 
