@@ -37,7 +37,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -346,7 +346,8 @@ class LexicalIndex:
         try:
             pointer = json.loads((self.directory / "current.json").read_text(encoding="utf-8"))
             if pointer["generation"] == generation:
-                return _read_snapshot(self.directory / pointer["snapshot"], generation)
+                directory = self.directory / pointer["snapshot"]
+                return self._with_documents(directory, _read_snapshot(directory, generation))
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning(
                 "The lexical index's snapshot could not be read (%s): re-indexing its saved terms.", error
@@ -398,6 +399,21 @@ class LexicalIndex:
         return SyncReport(added=len(rows), removed=len(gone))
 
     # --- the database and the snapshots ------------------------------------------------
+
+    def _with_documents(self, directory: Path, snapshot: _Snapshot) -> _Snapshot:
+        """`snapshot` with its per-document counts, added from `chunks.sqlite` when it was
+        saved before they existed (seconds; rebuilding the whole snapshot would take
+        minutes at 300k chunks)."""
+        path = directory / "documents.json"
+        if path.is_file():
+            return snapshot
+        with self._connect() as db:
+            metadata_rows = [
+                json.loads(row[0]) for row in db.execute("SELECT metadata FROM chunks ORDER BY rowid")
+            ]
+        documents = documents_changed({}, [], metadata_rows)
+        _write_json(path, documents)
+        return replace(snapshot, documents=documents)
 
     def _snapshot_from_database(self) -> _Snapshot:
         ids, term_lists, filter_fields, metadata_rows = [], [], [], []
@@ -509,8 +525,8 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
         json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
     )
     bm25 = Bm25.from_counts({term: column for column, term in enumerate(terms_)}, counts)
-    # A snapshot saved before documents.json existed fails here and is rebuilt.
-    documents = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
+    documents_path = directory / "documents.json"  # absent: saved before it existed
+    documents = json.loads(documents_path.read_text(encoding="utf-8")) if documents_path.is_file() else {}
     return _Snapshot(generation, rows["ids"], rows["filters"], bm25, vocabulary, documents)
 
 
