@@ -44,6 +44,9 @@ CHUNKS_PER_INDEX_CALL = 64
 # Ids per Chroma read or delete: one call with more than 32,766 ids fails with "too many
 # SQL variables" (SQLite's limit), so every read of the whole collection is paged.
 PAGE_SIZE = 5_000
+# Rows per read of ids alone, which passes no variable per row: at 300k chunks, pages of
+# 5,000 took 15.7 s (each page skips the rows before it), of 100,000 2.0 s.
+ID_PAGE_SIZE = 100_000
 
 
 class DataDirError(RuntimeError):
@@ -591,11 +594,11 @@ class CorpusIndex:
 
     # --- the store and the records, compared ------------------------------------------
 
-    def _pages(self, include: list[str]) -> Iterator[dict]:
-        """The whole collection, `PAGE_SIZE` chunks at a time (see `PAGE_SIZE`)."""
+    def _pages(self, include: list[str], size: int | None = None) -> Iterator[dict]:
+        """The whole collection, `size` (else `PAGE_SIZE`) chunks at a time."""
         offset = 0
         while True:
-            page = self.vector_store.get(include=include, limit=PAGE_SIZE, offset=offset)
+            page = self.vector_store.get(include=include, limit=size or PAGE_SIZE, offset=offset)
             if not page["ids"]:
                 return
             yield page
@@ -626,7 +629,7 @@ class CorpusIndex:
 
     def stored_ids(self) -> set[str]:
         """Ids of every chunk in the store, read without their texts or vectors."""
-        return {chunk_id for page in self._pages([]) for chunk_id in page["ids"]}
+        return {chunk_id for page in self._pages([], size=ID_PAGE_SIZE) for chunk_id in page["ids"]}
 
     def records(self) -> dict[str, str | None]:
         """Every record-manager key with its source path (its group id).
@@ -722,7 +725,7 @@ class CorpusIndex:
         matches = sorted(by_url | by_path | set(self._recorded_paths(as_paths)))
         for path in matches:
             self._delete_path(path)
-        self.lexical.sync()
+        self.lexical.sync(stored=set(self.records()))  # both forgot the same chunks
         if matches:
             self.changes.bump()
         return matches

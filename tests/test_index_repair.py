@@ -242,6 +242,7 @@ def test_every_read_of_the_collection_is_paged(
     counts = chunk_counts(index)
     assert len(ids) > 3 * 2
     monkeypatch.setattr(assistant.index, "PAGE_SIZE", 3)
+    monkeypatch.setattr(assistant.index, "ID_PAGE_SIZE", 3)
     assert index.stored_ids() == ids
     assert chunk_counts(index) == counts
     chunks = index.all_chunks()
