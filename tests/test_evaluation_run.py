@@ -15,7 +15,7 @@ from assistant.config import Settings
 from assistant.evaluation import check_golden, load_golden, run
 from assistant.evaluation.compare import compare_reports
 from assistant.evaluation.feedback import export_candidates
-from assistant.evaluation.gate import check, load_thresholds
+from assistant.evaluation.gate import check, load_thresholds, within
 from assistant.evaluation.report import build_report, load_report, write_report
 from assistant.service import Assistant
 from assistant.store import Feedback, add_feedback
@@ -122,6 +122,19 @@ def test_gate_fails_when_a_threshold_is_raised_above_the_measured_value(report: 
     assert failed == [{"metric": "retrieval.mrr", "value": measured, "minimum": measured + 0.01}]
     too_high = check(report["metrics"], {"minimum": {}, "maximum": {"refusals.false_refusal_rate": -0.01}})
     assert too_high[0]["metric"] == "refusals.false_refusal_rate"
+
+
+@pytest.mark.parametrize(
+    ("value", "passes"),
+    [(0.5, True), (0.4, True), (0.8, True), (0.39, False), (0.81, False), (None, False)]
+    + [(float("nan"), False), (True, False), ("0.5", False), ({}, False)],
+)
+def test_a_value_passes_only_as_a_number_within_both_bounds(value: object, passes: bool) -> None:
+    """The gate, the terminal and the HTML report share `within`: a NaN used to pass the
+    gate (every comparison with it is false) while the report marked it failed."""
+    assert within(value, minimum=0.4, maximum=0.8) is passes
+    bounds = {"minimum": {"m": 0.4}, "maximum": {"m": 0.8}}
+    assert (check({"m": value}, bounds) == []) is passes
 
 
 def test_feedback_export_round_trips_into_the_golden_format(settings: Settings, tmp_path: Path) -> None:

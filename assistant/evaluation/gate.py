@@ -24,6 +24,15 @@ def load_thresholds(path: Path, set_name: str | None = None) -> dict[str, dict[s
     }
 
 
+def within(value: Any, minimum: float | None = None, maximum: float | None = None) -> bool:
+    """Whether a metric's value meets its bounds: the one comparison the gate, the
+    terminal and the HTML report share. A missing or non-numeric value (NaN included)
+    never does."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+        return False
+    return (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+
+
 def check(metrics: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """Every metric on the wrong side of its bound (a missing metric fails too)."""
     failed = []
@@ -33,9 +42,7 @@ def check(metrics: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> l
     ):
         for name, bound in bounds.items():
             value = metrics.get(name)
-            too_low = kind == "minimum" and (value is None or value < bound)
-            too_high = kind == "maximum" and (value is None or value > bound)
-            if too_low or too_high:
+            if not within(value, **{kind: bound}):
                 failed.append({"metric": name, "value": value, kind: bound})
     return failed
 

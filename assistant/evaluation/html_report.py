@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from assistant.evaluation.gate import within
 from assistant.evaluation.metrics import normalise
 
 COUNTS = ("questions", "answerable", "out_of_scope")
@@ -407,16 +408,10 @@ def _bounds(report: dict[str, Any], name: str) -> tuple[float | None, float | No
 
 
 def _status(value: Any, minimum: float | None, maximum: float | None) -> str | None:
-    """pass / fail against the bounds, like `gate.check`; None when there is no bound."""
+    """pass / fail against the bounds (`gate.within`); None when there is no bound."""
     if minimum is None and maximum is None:
         return None
-    if not _is_number(value):
-        return "fail"
-    if minimum is not None and value < minimum:
-        return "fail"
-    if maximum is not None and value > maximum:
-        return "fail"
-    return "pass"
+    return "pass" if within(value, minimum, maximum) else "fail"
 
 
 def metric_groups(report: dict[str, Any]) -> list[dict[str, Any]]:
