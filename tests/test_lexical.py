@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -332,3 +333,41 @@ def test_an_ingest_reads_the_stores_ids_once(tmp_path: Path, monkeypatch: pytest
     assert len(reads) == 1
     assert corpus.lexical.count == corpus.count()
     assert lexical_paths(corpus.lexical, "palm oil Sabah") == {"palm.md"}
+
+
+def test_a_follower_catches_up_at_its_first_look_with_a_change_made_while_it_was_down(
+    tmp_path: Path,
+) -> None:
+    """A change that keeps the number of chunks (one chunk swapped for another) passes the
+    count check at start; the replica's first look at the store brings it in."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, (title, source, body) in FILES.items():
+        write_doc(folder, name, title, source, body)
+    settings = Settings(data_dir=tmp_path / "data", chunk_size=100, sync_interval_seconds=0.1)
+    corpus = CorpusIndex(settings)
+    corpus.ingest([folder])
+    count = corpus.count()
+    # Behind the lexical index's back, as another process sharing a Chroma server would.
+    victim = sorted(corpus.stored_ids())[0]
+    corpus.vector_store.delete(ids=[victim])
+    corpus.vector_store.add_texts(
+        [f"The {RARE} foundry opened in Ipoh."],
+        metadatas=[{"path": str(folder / "alpha.md"), "title": "Alpha Tin"}],
+        ids=["swapped-in"],
+    )
+    corpus.changes.bump()
+    assert corpus.count() == count
+
+    replica = Assistant(settings)
+    replica.corpus.lexical.open()  # the count matches: nothing is read at start
+    assert replica.corpus.lexical.search([RARE], 5) == []
+    follower = replica.follow_changes()
+    try:
+        deadline = time.monotonic() + 60
+        while not replica.corpus.lexical.search([RARE], 5) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        follower.stop()
+    assert [chunk.id for chunk, _ in replica.corpus.lexical.search([RARE], 5)] == ["swapped-in"]
+    assert victim not in replica.corpus.lexical._current().ids
