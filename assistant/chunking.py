@@ -272,13 +272,25 @@ def embedding_text(title: str, chunk_text: str) -> str:
 
 
 def chunk_document(document: Document, chunk_size: int, overlap_sentences: int = 0) -> list[Document]:
-    """Split one loaded document into chunk `Document`s ready for indexing."""
+    """Split one loaded document into chunk `Document`s ready for indexing.
+
+    A chunk whose text repeats an earlier chunk of the document (a header on every page,
+    a line of one repeated word) is left out: it adds nothing to find or cite, and
+    identical vectors trap Chroma's HNSW search. A file of one 30,000-character word
+    gave 30-odd identical chunks, and in 1 of 60 fresh ingests the dense search for a
+    question about another file returned only those, missing its best chunk (0.69
+    against 0.05).
+    """
     text = document.page_content
     base = {key: value for key, value in document.metadata.items() if key != "page_starts"}
     title = str(base.get("title", ""))
     chunks = []
+    seen: set[str] = set()
     for span in plan_chunks(text, chunk_size, overlap_sentences):
         chunk_text = text[span.start : span.end]
+        if chunk_text in seen:
+            continue
+        seen.add(chunk_text)
         metadata = {
             **base,
             "chunk_id": chunk_id(str(base.get("path", "")), span.start, chunk_text),

@@ -192,3 +192,22 @@ def test_title_is_in_the_embedded_text() -> None:
     assert chunk.metadata["text_offset"] > len("Lynas Advanced Materials Plant")
     assert chunk_text(chunk) == doc.page_content
     assert chunk.metadata["title"] == "Lynas Advanced Materials Plant"
+
+
+def test_a_chunk_that_repeats_an_earlier_one_of_its_document_is_left_out() -> None:
+    """Identical vectors trap Chroma's HNSW search (a file of one 30,000-character word
+    once hid every other file's chunks from a dense search); repeats add nothing."""
+    word = Document(page_content="palm" * 7500, metadata={"title": "Palm", "path": "/palm.txt"})
+    spans = plan_chunks(word.page_content, 900)
+    chunks = chunk_document(word, 900)
+    texts = [chunk.page_content for chunk in chunks]
+    assert len(spans) > 20 and len(texts) == len(set(texts)) <= 2
+    assert chunks[0].metadata["start"] == 0  # the first of the repeats is kept
+
+    header = "Malaysian Investment Development Authority.\n\n"
+    pages = "".join(f"{header}Page {n}: tin output rose in Perak in year {2000 + n}.\n\n" for n in range(6))
+    doc = Document(page_content=pages, metadata={"title": "Report", "path": "/report.md"})
+    kept = [chunk.page_content for chunk in chunk_document(doc, 60)]
+    assert len(kept) == len(set(kept))
+    assert sum(header.strip() in text for text in kept) == 1
+    assert all(f"year {2000 + n}" in " ".join(kept) for n in range(6))  # nothing else is lost
