@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -300,10 +302,31 @@ def data_dir_lock(settings: Settings, purpose: str) -> Iterator[None]:
         raise DataDirInUse(_in_use_message(data_dir, holder), holder) from None
     try:
         _write_holder(data_dir, DataDirHolder(purpose=purpose, pid=os.getpid()))
-        yield
+        with _exit_on_sigterm():
+            yield
     finally:
         _holder_path(data_dir).unlink(missing_ok=True)
         lock.release()
+
+
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit while the data directory is held, so that `finally`
+    blocks run and the holder file goes. Uvicorn shuts `serve` down gracefully on SIGTERM,
+    then raises the signal again for the handler it found: the default one ended the
+    process at once and left the holder file behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def make_chroma_client(settings: Settings):

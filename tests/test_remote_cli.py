@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -222,3 +223,21 @@ def test_a_server_still_starting_is_named_and_refused(settings: Settings) -> Non
 )
 def test_a_server_bound_to_every_interface_is_reached_on_loopback(host: str, url: str) -> None:
     assert DataDirHolder("serve", 1, host, 7860).url == url
+
+
+def test_sigterm_while_holding_the_directory_exits_and_removes_the_holder_file(
+    settings: Settings,
+) -> None:
+    """`serve` stopped with SIGTERM left its holder file: uvicorn stops gracefully, then
+    raises the signal again for the handler it found, and the default one ended the
+    process before any `finally`. While held, SIGTERM is a SystemExit (143)."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")  # SIGTERM would end the worker
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited, data_dir_lock(settings, "serve"):
+        assert read_holder(settings.data_dir) is not None
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # interrupted by the handler at once
+    assert exited.value.code == 128 + signal.SIGTERM
+    assert read_holder(settings.data_dir) is None
+    assert signal.getsignal(signal.SIGTERM) == before
