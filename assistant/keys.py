@@ -104,8 +104,19 @@ def create_key(
     except IntegrityError:
         # The name is unique in the table, so two processes creating the same name at once
         # cannot both succeed (the key hash is random and never collides in practice).
-        raise KeyConfigError(f"A key named '{name}' exists; revoke it first or pick another name.") from None
+        raise KeyConfigError(_name_taken(settings, name)) from None
     return key
+
+
+def _name_taken(settings: Settings, name: str) -> str:
+    """Why `name` cannot name a new key. A revoked key keeps its row (the record of who
+    had access), and with it its name, so "revoke it first" would not free the name."""
+    if any(key.revoked for key in list_keys(settings, include_revoked=True) if key.name == name):
+        return f"A revoked key was named '{name}', and names are not reused; pick another name."
+    return (
+        f"A key named '{name}' exists; pick another name (names are not reused, even after "
+        f"`assistant keys revoke {name}`)."
+    )
 
 
 def _from_row(row: RowMapping) -> ApiKey:

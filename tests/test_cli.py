@@ -402,3 +402,19 @@ def test_feedback_list_shows_the_rating(tmp_path: Path) -> None:
     newest, oldest = result.stdout.splitlines()
     assert re.fullmatch(r"#2 \S+ \S+ \[up\] " + re.escape(TIN), newest)
     assert re.fullmatch(r"#1 \S+ \S+ \[down\] Is \[bold\]tin\[/bold\] exported\? — see \[b\]", oldest)
+
+
+def test_a_key_name_in_use_says_names_are_not_reused(tmp_path: Path) -> None:
+    """The message used to say "revoke it first", but a revoked key keeps its name."""
+    data = str(tmp_path / "data")
+    assert invoke("--data-dir", data, "keys", "create", "--name", "site", "--server").exit_code == 0
+    again = invoke("--data-dir", data, "keys", "create", "--name", "site", "--server")
+    assert again.exit_code != 0
+    assert "A key named 'site' exists; pick another name" in again.stderr
+    assert "revoke it first" not in again.stderr
+    assert invoke("--data-dir", data, "keys", "revoke", "site").exit_code == 0
+    after = invoke("--data-dir", data, "keys", "create", "--name", "site", "--server")
+    assert after.exit_code != 0
+    assert "A revoked key was named 'site', and names are not reused" in after.stderr
+    other = invoke("--data-dir", data, "keys", "create", "--name", "site-2", "--server")
+    assert other.exit_code == 0 and other.stdout.strip().splitlines()[-1].startswith("mia_")
