@@ -604,24 +604,19 @@ class CorpusIndex:
             return sorted(str(path) for (path,) in rows if path)
 
     def _stored_paths(self, where: dict[str, Any]) -> set[str]:
-        """The paths of the stored chunks that match `where`, read page by page (only the
-        matching chunks' metadata is read)."""
-        paths: set[str] = set()
-        offset = 0
-        while True:
-            page = self.vector_store.get(where=where, include=["metadatas"], limit=PAGE_SIZE, offset=offset)
-            if not page["ids"]:
-                return paths
-            paths.update(str(m.get(SOURCE_KEY)) for m in page["metadatas"] if m)
-            offset += len(page["ids"])
+        """The paths of the stored chunks that match `where` (only their metadata is read)."""
+        pages = self._pages(["metadatas"], where=where)
+        return {str(m.get(SOURCE_KEY)) for page in pages for m in page["metadatas"] if m}
 
     # --- the store and the records, compared ------------------------------------------
 
-    def _pages(self, include: list[str], size: int | None = None) -> Iterator[dict]:
-        """The whole collection, `size` (else `PAGE_SIZE`) chunks at a time."""
+    def _pages(
+        self, include: list[str], size: int | None = None, where: dict[str, Any] | None = None
+    ) -> Iterator[dict]:
+        """The collection (the chunks matching `where`), `size` (else `PAGE_SIZE`) at a time."""
         offset = 0
         while True:
-            page = self.vector_store.get(include=include, limit=size or PAGE_SIZE, offset=offset)
+            page = self.vector_store.get(include=include, where=where, limit=size or PAGE_SIZE, offset=offset)
             if not page["ids"]:
                 return
             yield page

@@ -245,8 +245,8 @@ class Assistant:
         return cleaned[-limit:] if limit else []
 
     def stats(self) -> dict[str, Any]:
-        """What is loaded: for /healthz and the chat's header. Listing sources reads every
-        chunk's metadata, so the result is kept until the next ingest or delete."""
+        """What is loaded: for /healthz and the chat's header. Kept until the next ingest,
+        delete or sync with the store (`sync_with_store`)."""
         if self._stats is None:
             self._stats = self._compute_stats()
         return self._stats
