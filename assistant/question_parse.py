@@ -80,7 +80,7 @@ def parse_question(text: str) -> ParsedQuestion:
     wh = _main_question_word(doc)
     if wh is None:
         return ParsedQuestion(wh=None, kind=None)
-    focus_token = _focus_noun(wh)
+    focus_token = _focus_noun(wh) or _noun_after(wh)
     focus = _focus_words(focus_token) if focus_token is not None else []
     return ParsedQuestion(wh=wh.lower_, kind=_kind(wh, focus_token), focus=focus)
 
@@ -116,6 +116,30 @@ def _focus_noun(wh):
             ):
                 return child
     return None
+
+
+def _noun_after(wh):
+    """The noun of the phrase right after "which"/"what" when the parse did not attach
+    them (the small model reads "Which Malaysian *ministry* signed ..." with "which" as
+    the verb's object)."""
+    if wh.lower_ not in {"which", "what"}:
+        return None
+    noun = None
+    for token in wh.doc[wh.i + 1 :]:
+        if token.pos_ == "NOUN":
+            noun = token
+        elif token.pos_ != "ADJ" or noun is not None:
+            break
+    return noun
+
+
+def _yes_no_object(doc):
+    """What a yes/no question asks about: the object of its main verb ("Does Malaysia
+    ban *exports of unprocessed bauxite*?")."""
+    root = next((t for t in doc if t.dep_ == "ROOT"), None)
+    if root is None or not any(c.dep_ == "aux" and c.i == 0 for c in root.children):
+        return None
+    return next((c for c in root.children if c.dep_ == "dobj" and c.pos_ == "NOUN"), None)
 
 
 def _focus_words(noun) -> list[str]:

@@ -42,3 +42,12 @@ def test_the_focus_is_the_noun_asked_about_with_its_modifiers() -> None:
     assert parse_question("What kinds of China ties would disqualify a project?").focus[-1] == "ties"
     assert parse_question("Why did Malaysia ban exports?").focus == []
     assert parse_question("What does DFC say about the deal?").focus == []
+
+
+def test_the_noun_right_after_which_is_the_focus_when_the_parse_misses_it() -> None:
+    # The small model reads "Which" here as the verb's object, not the noun's determiner.
+    parsed = parse_question("Which Malaysian ministry signed the agreement with the US?")
+    assert parsed.focus == ["malaysian", "ministry"]
+    assert parsed.kind == QuestionType.WHO
+    # "What" followed by a verb still has no focus.
+    assert parse_question("What does DFC say about the deal?").focus == []
