@@ -262,12 +262,7 @@ class LexicalIndex:
             return []
         scores = snapshot.bm25.scores(query_terms)
         matching = np.flatnonzero(scores > 0)
-        chosen: list[int] = []
-        for row in matching[np.argsort(-scores[matching], kind="stable")]:
-            if accept is None or accept(snapshot.filter_fields[row]):
-                chosen.append(int(row))
-                if len(chosen) == k:
-                    break
+        chosen = _best_rows(scores, matching, k, accept, snapshot.filter_fields)
         documents = self._read_documents([snapshot.ids[row] for row in chosen])
         # A row deleted since this snapshot was taken is skipped.
         return [
@@ -557,3 +552,31 @@ def _vocabulary_from_json(data: dict[str, Any]) -> Vocabulary:
         lowercase=Counter(data["lowercase"]),
         alias_counts={key: Counter(forms) for key, forms in data["alias_counts"].items()},
     )
+
+
+def _best_rows(
+    scores: np.ndarray,
+    matching: np.ndarray,
+    k: int,
+    accept: Callable[[dict[str, Any]], bool] | None,
+    filter_fields: list[dict[str, Any]],
+) -> list[int]:
+    """The first `k` rows of `matching` that `accept` keeps, by score, ties in row order.
+
+    Sorting every matching row cost 8 ms a question at 300k chunks (a common word
+    matches most of them). Only the best `want` scores are sorted, with every row that
+    ties the last of them, so the order is exactly a prefix of the full one; a filter
+    that rejects too many of them widens the prefix until `k` are kept or none is left.
+    """
+    want = k
+    while True:
+        if want >= len(matching):
+            prefix = matching
+        else:
+            cut = np.partition(scores[matching], len(matching) - want)[len(matching) - want]
+            prefix = matching[scores[matching] >= cut]
+        ordered = prefix[np.argsort(-scores[prefix], kind="stable")]
+        chosen = [int(row) for row in ordered if accept is None or accept(filter_fields[row])][:k]
+        if len(chosen) == k or len(prefix) == len(matching):
+            return chosen
+        want *= 4

@@ -87,4 +87,5 @@ def jaccard(a: set, b: set) -> float:
     """Overlap of two sets, 0 when both are empty."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # the union's size, without building it

@@ -30,6 +30,7 @@ _SHORT_THEN_LONG = re.compile(
 )
 # A run of capitalised words, with the small words that join names ("Bank of the ...").
 _NAME_RUN = re.compile(r"\b[A-Z][\w’'&-]*(?:\s+(?:(?:of|the|and|for)\s+)*[A-Z][\w’'&-]*)*")
+MAX_EXPANSIONS = 8  # long forms kept per abbreviation (see Vocabulary.expansions)
 _SMALL_WORDS = {"of", "the", "and", "for", "on", "de", "du", "a", "an", "in"}
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*)$")
 
@@ -124,9 +125,19 @@ class Vocabulary:
         return max(math.log((self.chunk_count + 1) / 1.5), 0.05)
 
     def expansions(self, token: str) -> list[frozenset[str]]:
-        """The stemmed long forms an abbreviation (or short name) stands for, in a fixed
-        order (by their sorted terms)."""
-        return [frozenset(form.split()) for form in sorted(self.alias_counts.get(acronym_key(token), ()))]
+        """The stemmed long forms an abbreviation (or short name) stands for: the
+        `MAX_EXPANSIONS` most often written, most often first (ties by their terms).
+
+        A large corpus writes one abbreviation's long form many ways; every question
+        naming it checks each form against each candidate sentence, so at 300k chunks
+        thousands of rare variants took 60% of a question's time. The rare ones add
+        nothing the common ones do not cover (the 13-document corpus has at most 5).
+        """
+        forms = self.alias_counts.get(acronym_key(token))
+        if not forms:
+            return []
+        ranked = sorted(forms.items(), key=lambda item: (-item[1], item[0]))[:MAX_EXPANSIONS]
+        return [frozenset(form.split()) for form, _ in ranked]
 
     @property
     def aliases(self) -> dict[str, list[frozenset[str]]]:

@@ -371,3 +371,19 @@ def test_a_follower_catches_up_at_its_first_look_with_a_change_made_while_it_was
         follower.stop()
     assert [chunk.id for chunk, _ in replica.corpus.lexical.search([RARE], 5)] == ["swapped-in"]
     assert victim not in replica.corpus.lexical._current().ids
+
+
+def test_the_best_rows_are_a_prefix_of_the_full_stable_order() -> None:
+    from assistant.lexical import _best_rows
+
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        size = int(rng.integers(0, 400))
+        scores = rng.integers(0, 6, size).astype(float)  # few values: many ties
+        matching = np.flatnonzero(scores > 0)
+        fields = [{"keep": bool(rng.random() < 0.3)} for _ in range(size)]
+        accept = (lambda f: f["keep"]) if trial % 2 else None
+        k = int(rng.integers(1, 30))
+        full = [int(r) for r in matching[np.argsort(-scores[matching], kind="stable")]]
+        expected = [r for r in full if accept is None or accept(fields[r])][:k]
+        assert _best_rows(scores, matching, k, accept, fields) == expected

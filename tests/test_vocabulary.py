@@ -86,3 +86,16 @@ def test_a_follow_up_is_analysed_by_what_the_user_typed() -> None:
     assert analysis.kind == "when"
     assert analysis.named == []  # names of the previous turn are not the new question's
     assert "malaysia" in analysis.terms  # but its terms still steer the evidence
+
+
+def test_an_abbreviation_keeps_only_its_most_written_long_forms() -> None:
+    from assistant.vocabulary import MAX_EXPANSIONS
+
+    # A large corpus writes one abbreviation's long form many ways; each question naming
+    # it checks every form kept, so only the most written ones are kept.
+    texts = ["The Supply Chain Resiliency Initiative (SCRI) opened."] * 3 + [
+        f"The Supply Chain Resiliency Initiative Variant{chr(65 + i)} (SCRI) opened." for i in range(20)
+    ]
+    forms = Vocabulary.build(texts).expansions("SCRI")
+    assert len(forms) == MAX_EXPANSIONS
+    assert forms[0] == frozenset(terms("Supply Chain Resiliency Initiative"))
