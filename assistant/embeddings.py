@@ -86,11 +86,15 @@ class SentenceTransformerEmbeddings(Embeddings):
         # Offline by default: a name that is not on disk must fail here, not download.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+        from assistant.mean_pooling import MeanPoolingEncoder, is_mean_pooling_model
 
         path = resolve_model_path(self.model_name)
         device = resolve_device(self.device)
         try:
+            if is_mean_pooling_model(path):
+                return MeanPoolingEncoder(path, device)  # 5 s faster to start (see its module)
+            from sentence_transformers import SentenceTransformer
+
             return SentenceTransformer(path, device=device)
         except Exception as error:  # the library raises many kinds for a missing model
             raise EmbeddingModelError(

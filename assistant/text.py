@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from pathlib import Path
 from functools import lru_cache
 
 # Numbers keep their decimals ("6.1"); everything else splits at punctuation, so that
@@ -23,8 +24,8 @@ def is_valid_text(text: str) -> bool:
 
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
+    listed = (Path(__file__).parent / "models" / "english_stop_words.txt").read_text(encoding="utf-8")
+    english = {line for line in listed.splitlines() if line and not line.startswith("#")}
     # Contraction remnants ("can't" -> "can", "t") and "U.S." pieces carry no topic.
     extra = {
         "does",
@@ -46,7 +47,7 @@ def stop_words() -> frozenset[str]:
         "m",
         "won",
     }
-    return frozenset(ENGLISH_STOP_WORDS) | extra
+    return frozenset(english) | extra
 
 
 _local = threading.local()
