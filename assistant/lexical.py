@@ -377,7 +377,7 @@ class LexicalIndex:
             generation=self._generation(),
             ids=[snapshot.ids[row] for row in kept] + [row[0] for row in rows],
             filter_fields=[snapshot.filter_fields[row] for row in kept]
-            + [json.loads(row[4]) for row in rows],
+            + _shared_filters([row[4] for row in rows], snapshot.filter_fields),
             bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), [row[1].split() for row in rows]),
             vocabulary=snapshot.vocabulary.removed(removed_texts, removed_terms).added(
                 [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
@@ -411,19 +411,19 @@ class LexicalIndex:
         return replace(snapshot, documents=documents)
 
     def _snapshot_from_database(self) -> _Snapshot:
-        ids, term_lists, filter_fields, metadata_rows = [], [], [], []
+        ids, term_lists, filter_texts, metadata_rows = [], [], [], []
         with self._connect() as db:
             for chunk_id, chunk_terms, filters, metadata in db.execute(
                 "SELECT id, terms, filters, metadata FROM chunks ORDER BY rowid"
             ):
                 ids.append(chunk_id)
                 term_lists.append(chunk_terms.split())
-                filter_fields.append(json.loads(filters))
+                filter_texts.append(filters)
                 metadata_rows.append(json.loads(metadata))
         return _Snapshot(
             self._generation(),
             ids,
-            filter_fields,
+            _shared_filters(filter_texts),
             Bm25.build(term_lists),
             self._vocabulary_from_database(),
             documents_changed({}, [], metadata_rows),
@@ -449,7 +449,7 @@ class LexicalIndex:
         directory.mkdir(parents=True)
         sparse.save_npz(directory / "counts.npz", snapshot.bm25.counts, compressed=False)
         _write_json(directory / "terms.json", list(snapshot.bm25.terms))
-        _write_json(directory / "rows.json", {"ids": snapshot.ids, "filters": snapshot.filter_fields})
+        _write_json(directory / "rows.json", _rows_to_json(snapshot))
         _write_json(directory / "vocabulary.json", _vocabulary_to_json(snapshot.vocabulary))
         _write_json(directory / "documents.json", snapshot.documents)
         pointer = self.directory / "current.json.tmp"
@@ -513,8 +513,8 @@ def _write_json(path: Path, data: Any) -> None:
 def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
     terms_ = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
     counts = sparse.load_npz(directory / "counts.npz").tocsr()
-    rows = json.loads((directory / "rows.json").read_text(encoding="utf-8"))
-    if counts.shape != (len(rows["ids"]), len(terms_)) or len(rows["filters"]) != len(rows["ids"]):
+    ids, filter_fields = _rows_from_json(json.loads((directory / "rows.json").read_text(encoding="utf-8")))
+    if counts.shape != (len(ids), len(terms_)) or len(filter_fields) != len(ids):
         raise ValueError("its term counts and rows disagree")
     vocabulary = _vocabulary_from_json(
         json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
@@ -522,7 +522,47 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
     bm25 = Bm25.from_counts({term: column for column, term in enumerate(terms_)}, counts)
     documents_path = directory / "documents.json"  # absent: saved before it existed
     documents = json.loads(documents_path.read_text(encoding="utf-8")) if documents_path.is_file() else {}
-    return _Snapshot(generation, rows["ids"], rows["filters"], bm25, vocabulary, documents)
+    return _Snapshot(generation, ids, filter_fields, bm25, vocabulary, documents)
+
+
+def _shared_filters(
+    filter_texts: list[str], known: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The filter fields of rows, parsed from their JSON, one dict per distinct value.
+
+    Every chunk of a document has the same filter fields: at 300k chunks one dict per
+    row held 130 MB, one per document a few. `known` are dicts to share with.
+    """
+    table = {json.dumps(fields_, sort_keys=True): fields_ for fields_ in _distinct(known or [])}
+    shared = []
+    for text in filter_texts:
+        key = json.dumps(json.loads(text), sort_keys=True)
+        shared.append(table.setdefault(key, json.loads(key)))
+    return shared
+
+
+def _distinct(dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({id(d): d for d in dicts}.values())
+
+
+def _rows_to_json(snapshot: _Snapshot) -> dict[str, Any]:
+    """Ids, and each row's filter fields as an index into a table of the distinct ones."""
+    table = _distinct(snapshot.filter_fields)
+    position = {id(d): i for i, d in enumerate(table)}
+    return {
+        "ids": snapshot.ids,
+        "filter_table": table,
+        "filter_rows": [position[id(d)] for d in snapshot.filter_fields],
+    }
+
+
+def _rows_from_json(rows: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """`_rows_to_json` read back; a snapshot saved before the table (one dict per row) is
+    read too, its dicts shared as they are read."""
+    if "filter_table" in rows:
+        table = rows["filter_table"]
+        return rows["ids"], [table[i] for i in rows["filter_rows"]]
+    return rows["ids"], _shared_filters([json.dumps(f) for f in rows["filters"]])
 
 
 def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:

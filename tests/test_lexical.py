@@ -387,3 +387,29 @@ def test_the_best_rows_are_a_prefix_of_the_full_stable_order() -> None:
         full = [int(r) for r in matching[np.argsort(-scores[matching], kind="stable")]]
         expected = [r for r in full if accept is None or accept(fields[r])][:k]
         assert _best_rows(scores, matching, k, accept, fields) == expected
+
+
+def test_rows_keep_one_filter_dict_per_document_and_old_snapshots_still_load(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chunk of a document has the same filter fields: saved as a table of the
+    distinct ones, and shared in memory (one dict per row held 130 MB at 300k chunks)."""
+    corpus, _ = open_index(settings, monkeypatch)
+    fields = corpus.lexical.filter_fields()
+    by_path = {f["path"]: f for f in fields}
+    found = {q: lexical_paths(corpus.lexical, q) for q in ("tin smelter", "wafer chips", "rubber gloves")}
+    assert any(found.values())
+    assert 2 <= len(by_path) < len(fields)  # earlier tests of this module delete one
+    assert all(f is by_path[f["path"]] for f in fields)
+    current = json.loads((settings.data_dir / "lexical" / "current.json").read_text())
+    rows_path = settings.data_dir / "lexical" / current["snapshot"] / "rows.json"
+    rows = json.loads(rows_path.read_text())
+    assert len(rows["filter_table"]) == len(by_path) and len(rows["filter_rows"]) == len(fields)
+    # A snapshot saved before the table held one dict per row: it loads the same.
+    table = rows["filter_table"]
+    rows_path.write_text(json.dumps({"ids": rows["ids"], "filters": [table[i] for i in rows["filter_rows"]]}))
+    reopened, spy = open_index(settings, monkeypatch)
+    assert reopened.lexical.filter_fields() == fields and spy.texts_read == []
+    assert len({id(f) for f in reopened.lexical.filter_fields()}) == len(by_path)
+    assert {q: lexical_paths(reopened.lexical, q) for q in found} == found
+    rows_path.write_text(json.dumps(rows))
