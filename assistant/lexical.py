@@ -377,7 +377,7 @@ class LexicalIndex:
             generation=self._generation(),
             ids=[snapshot.ids[row] for row in kept] + [row[0] for row in rows],
             filter_fields=[snapshot.filter_fields[row] for row in kept]
-            + _shared_filters([row[4] for row in rows], snapshot.filter_fields),
+            + _shared_filters([row[4] for row in rows]),
             bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), [row[1].split() for row in rows]),
             vocabulary=snapshot.vocabulary.removed(removed_texts, removed_terms).added(
                 [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
@@ -525,20 +525,17 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
     return _Snapshot(generation, ids, filter_fields, bm25, vocabulary, documents)
 
 
-def _shared_filters(
-    filter_texts: list[str], known: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
+def _shared_filters(filter_texts: list[str]) -> list[dict[str, Any]]:
     """The filter fields of rows, parsed from their JSON, one dict per distinct value.
 
     Every chunk of a document has the same filter fields: at 300k chunks one dict per
-    row held 130 MB, one per document a few. `known` are dicts to share with.
+    row held 130 MB, one per document a few.
     """
-    table = {json.dumps(fields_, sort_keys=True): fields_ for fields_ in _distinct(known or [])}
-    shared = []
+    table: dict[str, dict[str, Any]] = {}
     for text in filter_texts:
-        key = json.dumps(json.loads(text), sort_keys=True)
-        shared.append(table.setdefault(key, json.loads(key)))
-    return shared
+        if text not in table:
+            table[text] = json.loads(text)
+    return [table[text] for text in filter_texts]
 
 
 def _distinct(dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -562,7 +559,7 @@ def _rows_from_json(rows: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
     if "filter_table" in rows:
         table = rows["filter_table"]
         return rows["ids"], [table[i] for i in rows["filter_rows"]]
-    return rows["ids"], _shared_filters([json.dumps(f) for f in rows["filters"]])
+    return rows["ids"], _shared_filters([json.dumps(f, sort_keys=True) for f in rows["filters"]])
 
 
 def _vocabulary_to_json(vocabulary: Vocabulary) -> dict[str, Any]:
