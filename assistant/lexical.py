@@ -583,11 +583,11 @@ def _vocabulary_from_json(data: dict[str, Any]) -> Vocabulary:
     if data.get("format") != VOCABULARY_FORMAT or data["fields"] != [f.name for f in fields(Vocabulary)]:
         raise ValueError("its vocabulary was saved by another version")
     return Vocabulary(
-        document_frequency=Counter(data["document_frequency"]),
+        document_frequency=data["document_frequency"],  # as loaded: copying took 0.75 s at 300k
         chunk_count=int(data["chunk_count"]),
-        capitalised=Counter(data["capitalised"]),
-        lowercase=Counter(data["lowercase"]),
-        alias_counts={key: Counter(forms) for key, forms in data["alias_counts"].items()},
+        capitalised=data["capitalised"],
+        lowercase=data["lowercase"],
+        alias_counts=data["alias_counts"],
     )
 
 

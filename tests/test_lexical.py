@@ -132,7 +132,7 @@ def test_a_second_ingest_and_a_delete_update_it(
     assert reopened.lexical.count == corpus.count() == corpus.lexical.count
     assert "alpha.md" not in lexical_paths(reopened.lexical, "smelter tin ingots Kinta")
     assert lexical_paths(reopened.lexical, RARE) == {"delta.md"}
-    assert reopened.lexical.vocabulary.document_frequency["smelter"] == 0
+    assert reopened.lexical.vocabulary.document_frequency.get("smelter", 0) == 0
     # The vocabulary followed both changes by the changed chunks alone, and decides as
     # one built again from every saved chunk.
     rebuilt = corpus.lexical._vocabulary_from_database()
