@@ -129,11 +129,6 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def find_in_document(document_text: str, citation: Citation) -> bool:
-    """Whether the citation's quote is exactly what its document holds at its span."""
-    return document_text[citation.start : citation.end] == citation.quote
-
-
 class SupportChecker:
     """Does a passage support a sentence? An offline check, used by the evaluation's
     citation metrics and by the LLM chain to flag unsupported sentences.

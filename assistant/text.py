@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 
 # Numbers keep their decimals ("6.1"); everything else splits at punctuation, so that
 # "office.kualalumpur@trade.gov" yields its parts.

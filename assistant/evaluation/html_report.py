@@ -28,7 +28,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from assistant.evaluation.gate import within
-from assistant.evaluation.metrics import normalise
+from assistant.evaluation.metrics import STAGES, normalise
 
 COUNTS = ("questions", "answerable", "out_of_scope")
 
@@ -106,7 +106,6 @@ TYPE_CHART_METRICS = (
     ("refusals.false_refusal_rate", "False refusal rate"),
 )
 
-STAGES = ("condense", "retrieve", "answer", "total")
 SETTING_LABELS = {
     "embedding_model": "Embedding model",
     "answerer": "Answerer",

@@ -10,6 +10,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+# The timed stages of one question, in the order they run (the report's latency table).
+STAGES = ("condense", "retrieve", "answer", "total")
+
 DEFINITIONS = {
     "retrieval.recall@k": "Share of a question's evidence quotes found in its top k retrieved "
     "passages (a passage is relevant when it contains an evidence quote, ignoring case and "

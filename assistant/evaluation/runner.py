@@ -13,6 +13,7 @@ from assistant.chain import Message
 from assistant.citations import Answer, SupportChecker, strip_markers
 from assistant.evaluation.golden import GoldenItem
 from assistant.evaluation.metrics import (
+    STAGES,
     citation_scores,
     evidence_ranks,
     ndcg_at,
@@ -25,7 +26,6 @@ from assistant.evaluation.metrics import (
 from assistant.service import Assistant
 
 RANK_DEPTH = 10
-STAGES = ("condense", "retrieve", "answer", "total")
 
 
 @dataclass
