@@ -20,8 +20,8 @@ from functools import lru_cache
 from langchain_core.documents import Document
 
 from assistant.documents import page_of
+from assistant.text import LIST_MARKER
 
-_LIST_MARKER = re.compile(r"^\s*(?:[-*•▪◦]|\d{1,3}[.)]|\(\w\))\s+")
 _SENTENCE_END = re.compile(r"[.!?:;…\"'”’)\]]\s*$")
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n")
 
@@ -97,10 +97,10 @@ def _is_wrapped_paragraph(text: str, lines: list[tuple[int, int]]) -> bool:
         for start, end in inner
         if end - start >= 40
         and not _SENTENCE_END.search(text[start:end])
-        and not _LIST_MARKER.match(text[start:end])
+        and not LIST_MARKER.match(text[start:end])
     ]
     return len(wrapped) >= 0.6 * len(inner) and not any(
-        _LIST_MARKER.match(text[start:end]) for start, end in lines
+        LIST_MARKER.match(text[start:end]) for start, end in lines
     )
 
 
@@ -109,7 +109,7 @@ def _looks_like_heading(line: str) -> bool:
     label, a menu remnant."""
     if line.startswith("#"):
         return True
-    if _SENTENCE_END.search(line) or _LIST_MARKER.match(line):
+    if _SENTENCE_END.search(line) or LIST_MARKER.match(line):
         return False
     words = re.findall(r"[^\W\d_]+", line)
     capitalised = sum(1 for word in words if word[0].isupper())

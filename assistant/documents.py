@@ -33,7 +33,7 @@ from langchain_core.documents import Document
 from yaml.nodes import Node
 
 from assistant.config import Settings
-from assistant.text import is_valid_text
+from assistant.text import MONTHS, is_valid_text
 
 SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 PAGE_SEPARATOR = "\n\n"
@@ -242,8 +242,7 @@ def parse_date_sort(date_text: str) -> int:
     if match:
         return int("".join(match.groups()))
     match = re.search(
-        r"(January|February|March|April|May|June|July|August|September|October|November|December)"
-        r"(?:\s+(\d{1,2}),)?\s+(\d{4})",
+        rf"{MONTHS}(?:\s+(\d{{1,2}}),)?\s+(\d{{4}})",
         date_text,
     )
     if match:

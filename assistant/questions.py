@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from assistant.text import MONTHS
+
 
 class QuestionType(StrEnum):
     WHEN = "when"
@@ -54,8 +56,7 @@ _TYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
     ),
 ]
 
-_MONTHS = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
-_DATE = re.compile(rf"\b({_MONTHS}\b|(19|20)\d\d\b|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})")
+_DATE = re.compile(rf"\b({MONTHS}\b|(19|20)\d\d\b|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})")
 _NUMBER = re.compile(
     r"(\$\s?\d|\d+(\.\d+)?\s?(percent|%|million|billion|trillion|tons?)|\b\d[\d,.]*\b|"
     r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)\b)",

@@ -22,6 +22,12 @@ def is_valid_text(text: str) -> bool:
     return True
 
 
+# A line that starts a list item: "- ", "• ", "3. ", "b) ", "(iv) ". Chunking keeps list
+# items whole and the answerer carries a list after the sentence that introduces it.
+LIST_MARKER = re.compile(r"^\s*(?:[-*•▪◦]|\d{1,3}[.)]|\(\w\))\s+")
+MONTHS = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
+
+
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     listed = (Path(__file__).parent / "models" / "english_stop_words.txt").read_text(encoding="utf-8")

@@ -18,10 +18,10 @@ from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
 from assistant.retrieval import Passage
-from assistant.text import terms
+from assistant.text import LIST_MARKER, terms
 from assistant.vocabulary import Vocabulary
 
-LIST_ITEM = re.compile(r"^\s*(?:[-*•▪◦]|\d{1,3}[.)]|\(\w\))\s+")
+LIST_ITEM = LIST_MARKER  # a candidate sentence that is a list item
 # A sentence that opens like this leans on the one before it ("He spoke alongside ...").
 ANAPHOR = re.compile(
     r"^(He|She|It|They|This|That|These|Those|Its|Their|His|Her|Such|The latter|The former|"
