@@ -202,3 +202,16 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     result = run_cli(["keys", "list"], tmp_path / "cli", url)
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Cannot use the database") and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_record_database_is_one_clear_error(tmp_path: Path) -> None:
+    from assistant.index import make_record_manager
+
+    url = f"postgresql+psycopg://someone:secret@127.0.0.1:{free_port()}/assistant"
+    with pytest.raises(DatabaseConfigError, match="Cannot use the record database at .*ASSISTANT_") as error:
+        make_record_manager(replica(tmp_path, "indexer", url))
+    assert "secret" not in str(error.value) and "127.0.0.1" in str(error.value)
+
+    result = run_cli(["ingest", str(tmp_path)], tmp_path / "cli", url)
+    assert result.returncode == 1
+    assert "Cannot use the record database" in result.stderr and "Traceback" not in result.stderr
