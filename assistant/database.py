@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -201,16 +201,26 @@ def get_engine(settings: Settings) -> Engine:
         try:
             migrate(engine)
         except OperationalError as error:
-            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             hint = (
                 "Check that it is running and that ASSISTANT_DATABASE_URL is right."
                 if settings.database_url
                 else "Check that the data directory is writable."
             )
-            where = engine.url.render_as_string(hide_password=True)
-            raise DatabaseConfigError(f"Cannot use the database at {where}: {reason}. {hint}") from None
+            raise unusable_database("the database", url, error, hint) from None
         _engines[url] = engine
     return engine
+
+
+def unusable_database(what: str, url: str, error: Exception, hint: str) -> DatabaseConfigError:
+    """The one-line error for a database that cannot be used: where (the URL without its
+    password), the driver's first line of why, and what to check."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    reason = lines[0] if lines else type(error).__name__
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        where = "the configured URL"
+    return DatabaseConfigError(f"Cannot use {what} at {where}: {reason}. {hint}")
 
 
 @contextmanager

@@ -92,7 +92,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         device = resolve_device(self.device)
         try:
             if is_mean_pooling_model(path):
-                return MeanPoolingEncoder(path, device)  # 5 s faster to start (see its module)
+                return MeanPoolingEncoder(path, device)  # loads 1.6 s faster (see its module)
             from sentence_transformers import SentenceTransformer
 
             return SentenceTransformer(path, device=device)

@@ -370,7 +370,7 @@ def make_record_manager(settings: Settings):
     from langchain_classic.indexes import SQLRecordManager
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-    from assistant.database import DatabaseConfigError
+    from assistant.database import unusable_database
 
     if not settings.record_db_url:
         ensure_data_dir(settings)
@@ -378,25 +378,11 @@ def make_record_manager(settings: Settings):
         manager = SQLRecordManager(f"chroma/{settings.collection_name}", db_url=settings.record_manager_url)
         manager.create_schema()
     except (ArgumentError, NoSuchModuleError, ImportError, OperationalError) as error:
-        # One line naming the setting, as for the other state (assistant.database); the
-        # URL is shown without its password.
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        where = _without_password(settings.record_manager_url)
-        raise DatabaseConfigError(
-            f"Cannot use the record database at {where}: {reason}. Check that it is running and "
-            "that ASSISTANT_RECORD_DB_URL (or ASSISTANT_DATABASE_URL) is right."
-        ) from None
+        hint = (
+            "Check that it is running and that ASSISTANT_RECORD_DB_URL (or ASSISTANT_DATABASE_URL) is right."
+        )
+        raise unusable_database("the record database", settings.record_manager_url, error, hint) from None
     return manager
-
-
-def _without_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "the configured URL"
 
 
 @dataclass(frozen=True)

@@ -133,15 +133,6 @@ def _noun_after(wh):
     return noun
 
 
-def _yes_no_object(doc):
-    """What a yes/no question asks about: the object of its main verb ("Does Malaysia
-    ban *exports of unprocessed bauxite*?")."""
-    root = next((t for t in doc if t.dep_ == "ROOT"), None)
-    if root is None or not any(c.dep_ == "aux" and c.i == 0 for c in root.children):
-        return None
-    return next((c for c in root.children if c.dep_ == "dobj" and c.pos_ == "NOUN"), None)
-
-
 def _focus_words(noun) -> list[str]:
     """The focus noun with its compound and adjective modifiers, vague nouns dropped
     ("what kind of *financing*" -> the noun after "of")."""

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from assistant.answerability import Decision, Verdict, judge
 from assistant.answering.base import quoted_names, refusal, stream_words
-from assistant.answering.features import ANAPHOR, LIST_ITEM, Candidate, Evidence, gather_evidence
+from assistant.answering.features import ANAPHOR, Candidate, Evidence, gather_evidence
 from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.embeddings import SentenceTransformerEmbeddings
 from assistant.linear import LinearModel, load_model
 from assistant.retrieval import Passage
-from assistant.text import jaccard
+from assistant.text import LIST_MARKER, jaccard
 from assistant.vocabulary import Vocabulary
 
 MAX_LIST_ITEMS = 8
@@ -211,7 +211,7 @@ def with_context(passage: Passage, used: list[int]) -> list[int]:
         if texts[index].rstrip().endswith(":"):
             following = index + 1
             while following < len(texts) and len(expanded) < len(used) + MAX_LIST_ITEMS:
-                if not LIST_ITEM.match(texts[following]):
+                if not LIST_MARKER.match(texts[following]):
                     break
                 if following not in expanded:
                     expanded.append(following)
@@ -256,7 +256,7 @@ def render(sentences: list[AnswerSentence]) -> str:
         text = f"{sentence.text} {markers}".strip()
         if not parts:
             parts.append(text)
-        elif LIST_ITEM.match(sentence.text) or LIST_ITEM.match(previous):
+        elif LIST_MARKER.match(sentence.text) or LIST_MARKER.match(previous):
             parts.append("\n" + text)
         else:
             parts.append(" " + text)

@@ -21,7 +21,6 @@ from assistant.retrieval import Passage
 from assistant.text import LIST_MARKER, terms
 from assistant.vocabulary import Vocabulary
 
-LIST_ITEM = LIST_MARKER  # a candidate sentence that is a list item
 # A sentence that opens like this leans on the one before it ("He spoke alongside ...").
 ANAPHOR = re.compile(
     r"^(He|She|It|They|This|That|These|Those|Its|Their|His|Her|Such|The latter|The former|"
@@ -172,7 +171,7 @@ def _add_features(evidence: Evidence, embeddings: SentenceTransformerEmbeddings)
             "position": candidate.sentence_index / texts_count,
             "log_words": math.log(max(words, 1)),
             "is_heading": float(candidate.sentence_index in passage.headings),
-            "is_list_item": float(bool(LIST_ITEM.match(candidate.text))),
+            "is_list_item": float(bool(LIST_MARKER.match(candidate.text))),
             "type_match": type_match(analysis.kind, candidate.text),
             "why_cause": float(analysis.kind is QuestionType.WHY)
             * type_match(QuestionType.WHY, candidate.text),
@@ -194,4 +193,4 @@ def introduces_list(passage: Passage, sentence_index: int) -> bool:
     if not texts[sentence_index].rstrip().endswith(":"):
         return False
     following = sentence_index + 1
-    return following < len(texts) and bool(LIST_ITEM.match(texts[following]))
+    return following < len(texts) and bool(LIST_MARKER.match(texts[following]))
