@@ -1,13 +1,15 @@
-"""Sentence embeddings of mean-pooling models, run with transformers alone.
+"""Sentence embeddings of mean-pooling models, without sentence-transformers.
 
 all-MiniLM-L6-v2, the bundled model, is three sentence-transformers modules: the
 transformer, mean pooling over the tokens, L2 normalisation. sentence-transformers
-imports scikit-learn and its training code besides: loading the model through it took
-10.5 s and 534 MB in a fresh process here, through transformers alone 8.9 s and 455 MB,
-and every process that answers or ingests loads it. A model saved in exactly that shape
-is run here with the same tokenizer settings, so its vectors equal
-sentence-transformers' (checked by `tests/test_embeddings_fast.py`); any other model
-goes to sentence-transformers.
+imports scikit-learn and its training code besides, and transformers its modelling
+machinery: every process that answers or ingests loads the model, and doing so took
+10.5 s and 534 MB in a fresh process here through sentence-transformers, 8.9 s and
+455 MB through transformers, 2.9 s and 428 MB as a plain-torch BERT (`assistant.bert`)
+with the `tokenizers` library. A model saved in exactly that shape is run here with the
+same tokenizer settings, so its vectors equal sentence-transformers' (checked by
+`tests/test_embeddings_fast.py`): a BERT in plain torch, another transformer through
+transformers; any other model goes to sentence-transformers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.bert import BertEncoder, read_config
+
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _POOLING = "sentence_transformers.models.Pooling"
 _NORMALIZE = "sentence_transformers.models.Normalize"
@@ -25,6 +29,16 @@ _NORMALIZE = "sentence_transformers.models.Normalize"
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _fast_tokenizer(path: Path, max_length: int):  # noqa: ANN202  (a tokenizers.Tokenizer)
+    """The saved fast tokenizer, truncating and padding as transformers' call does."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+    return tokenizer
 
 
 def is_mean_pooling_model(path: str) -> bool:
@@ -54,22 +68,56 @@ class MeanPoolingEncoder:
     """The part of `SentenceTransformer` this project calls: `encode` and the dimension."""
 
     def __init__(self, path: str, device: str) -> None:
-        import torch  # noqa: F401  (transformers needs it; imported first for a clear error)
-        from transformers import AutoModel, AutoTokenizer
+        import torch  # noqa: F401  (imported first for a clear error)
 
         directory = Path(path)
         modules = _read_json(directory / "modules.json")
         self.normalise = modules[-1]["type"] == _NORMALIZE
         self.max_seq_length = int(_read_json(directory / "sentence_bert_config.json")["max_seq_length"])
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(device).eval()
+        config = read_config(directory)
+        if config is not None:  # a BERT: computed without importing transformers
+            self._tokenizer = _fast_tokenizer(directory / "tokenizer.json", self.max_seq_length)
+            self.model = BertEncoder(config).load(directory / "model.safetensors").to(device).eval()
+            self.dimension = config.hidden_size
+        else:
+            from transformers import AutoModel, AutoTokenizer
+
+            self._tokenizer = None
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModel.from_pretrained(path).to(device).eval()
+            self.dimension = int(self.model.config.hidden_size)
 
     @property
     def device(self):  # noqa: ANN201  (a torch.device, as SentenceTransformer.device)
-        return self.model.device
+        return next(self.model.parameters()).device
 
     def get_sentence_embedding_dimension(self) -> int:
-        return int(self.model.config.hidden_size)
+        return self.dimension
+
+    def _tokens(self, texts: list[str]) -> dict[str, Any]:
+        """Token ids and attention mask of `texts`, padded to the longest, on the device."""
+        import torch
+
+        if self._tokenizer is None:
+            return dict(
+                self.tokenizer(
+                    texts,
+                    padding=True,
+                    truncation="longest_first",
+                    max_length=self.max_seq_length,
+                    return_tensors="pt",
+                ).to(self.device)
+            )
+        encodings = self._tokenizer.encode_batch(texts)
+        return {
+            "input_ids": torch.tensor([e.ids for e in encodings], device=self.device),
+            "attention_mask": torch.tensor([e.attention_mask for e in encodings], device=self.device),
+        }
+
+    def _hidden(self, tokens: dict[str, Any]):  # noqa: ANN202  (a torch.Tensor)
+        if self._tokenizer is None:
+            return self.model(**tokens).last_hidden_state
+        return self.model(tokens["input_ids"], tokens["attention_mask"])
 
     def encode(
         self,
@@ -88,14 +136,8 @@ class MeanPoolingEncoder:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 batch_index = order[start : start + batch_size]
-                tokens = self.tokenizer(
-                    [texts[i] for i in batch_index],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=self.max_seq_length,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = self.model(**tokens).last_hidden_state
+                tokens = self._tokens([texts[i] for i in batch_index])
+                hidden = self._hidden(tokens)
                 mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
                 if self.normalise or normalize_embeddings:

@@ -1,4 +1,4 @@
-"""The bundled model run with transformers alone gives sentence-transformers' vectors."""
+"""The bundled model run without sentence-transformers gives sentence-transformers' vectors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from assistant.mean_pooling import MeanPoolingEncoder, is_mean_pooling_model
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
-def test_the_mean_pooling_encoder_gives_sentence_transformers_vectors() -> None:
+def test_the_mean_pooling_encoder_gives_sentence_transformers_vectors(tmp_path: Path) -> None:
     path = resolve_model_path(DEFAULT_EMBEDDING_MODEL)
     embeddings = SentenceTransformerEmbeddings(DEFAULT_EMBEDDING_MODEL, device="cpu")
     assert isinstance(embeddings.model, MeanPoolingEncoder)
@@ -29,6 +29,18 @@ def test_the_mean_pooling_encoder_gives_sentence_transformers_vectors() -> None:
     assert ours.shape == reference.shape == (len(texts), 384)
     assert np.abs(ours - reference).max() < 1e-5
     assert embeddings.model.get_sentence_embedding_dimension() == 384
+
+    # The same model without its fast tokenizer file is not the plain BERT this project
+    # computes itself: it goes through transformers, with the same vectors.
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for item in Path(path).iterdir():
+        if item.name != "tokenizer.json":
+            (copy / item.name).symlink_to(item)
+    through_transformers = MeanPoolingEncoder(str(copy), "cpu")
+    assert through_transformers._tokenizer is None
+    again = through_transformers.encode(texts, batch_size=32, normalize_embeddings=True)
+    assert np.abs(again - reference).max() < 1e-5
 
 
 def test_other_shapes_of_model_go_to_sentence_transformers(tmp_path: Path) -> None:
