@@ -18,7 +18,7 @@ from rank_bm25 import BM25Okapi
 
 from assistant.config import Settings
 from assistant.index import CorpusIndex
-from assistant.lexical import Bm25, LexicalIndex
+from assistant.lexical import Bm25, LexicalIndex, _vocabulary_from_json
 from assistant.service import Assistant
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
@@ -136,7 +136,10 @@ def test_a_second_ingest_and_a_delete_update_it(
     # The vocabulary followed both changes by the changed chunks alone, and decides as
     # one built again from every saved chunk.
     rebuilt = corpus.lexical._vocabulary_from_database()
-    assert corpus.lexical.vocabulary == reopened.lexical.vocabulary == rebuilt
+    assert corpus.lexical.vocabulary == reopened.lexical.vocabulary == rebuilt.for_questions()
+    saved = reopened.lexical._current().saved_in
+    assert saved is not None
+    assert _vocabulary_from_json(json.loads((saved / "vocabulary.json").read_text())) == rebuilt
     assert rebuilt.chunk_count == corpus.count() and rebuilt.document_frequency[terms(RARE)[0]] >= 1
 
 
@@ -156,6 +159,7 @@ def test_a_snapshot_with_a_vocabulary_of_the_old_format_is_rebuilt_from_the_save
         "aliases": {key: [sorted(form) for form in forms] for key, forms in expected.aliases.items()},
     }
     (snapshot / "vocabulary.json").write_text(json.dumps(old))
+    (snapshot / "vocabulary-questions.json").unlink()  # not saved in that format's days
     corpus, spy = open_index(settings, monkeypatch)
     assert (
         "vocabulary was saved by another version" in caplog.text
@@ -186,7 +190,7 @@ def test_a_lost_or_broken_index_is_rebuilt_with_a_message(
 
     # A broken snapshot is rebuilt from the saved terms, without reading the store.
     snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
-    (snapshot / "counts.npz").write_bytes(b"not a matrix")
+    (snapshot / "weights.npz").write_bytes(b"not a matrix")
     corpus, spy = open_index(settings, monkeypatch)
     assert "snapshot could not be read" in caplog.text and "re-indexing its saved terms" in caplog.text
     assert spy.texts_read == [] and corpus.lexical.count == expected
@@ -215,6 +219,30 @@ def test_an_index_out_of_step_with_the_store_catches_up(
     reopened, spy = open_index(settings, monkeypatch)
     assert reopened.lexical.count == reopened.count()
     assert reopened.lexical.search([RARE], 5) == [] and spy.texts_read == []
+
+
+def test_a_start_leaves_the_term_counts_on_disk_and_a_change_recounts_them_when_lost(
+    tmp_path: Path, corpus_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only an update needs the counts (130 MB at 300k chunks): a start loads the weights
+    alone, and a change whose `counts.npz` is gone rebuilds from the saved terms."""
+    caplog.set_level(logging.WARNING, logger="assistant.lexical")
+    settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
+    CorpusIndex(settings).ingest([corpus_dir])
+    corpus = CorpusIndex(settings)  # a new process
+    corpus.lexical.open()
+    bm25 = corpus.lexical._current().bm25
+    assert bm25.counts is None and bm25.counts_path is not None and bm25.counts_path.is_file()
+    bm25.counts_path.unlink()
+    query = terms("smelter tin ingots Kinta palm oil")
+    assert corpus.lexical.search(query, 5)
+
+    assert corpus.delete(str(corpus_dir / "alpha.md"))
+    assert "re-indexing its saved terms" in caplog.text
+    assert corpus.lexical.count == corpus.count()
+    assert "alpha.md" not in lexical_paths(corpus.lexical, "smelter tin ingots Kinta")
+    expected = corpus.lexical._snapshot_from_database().bm25.scores(query)
+    assert sorted(corpus.lexical._current().bm25.scores(query)) == pytest.approx(sorted(expected))
 
 
 # --- the scores -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.text import terms
-from assistant.vocabulary import Vocabulary
+from assistant.vocabulary import MAX_EXPANSIONS, Vocabulary
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 # The corpus's paragraphs as chunks: headings (title-case lines), names, "(EXIM)"-style
@@ -102,6 +102,21 @@ def test_removing_what_was_never_added_is_refused() -> None:
         vocabulary.removed(EDGE_CHUNKS[1:3])
     with pytest.raises(ValueError, match="cannot remove"):
         Vocabulary().removed(["Malaysia"])
+
+
+def test_the_question_view_expands_as_the_full_vocabulary_and_cannot_change() -> None:
+    """A replica holds the view: each abbreviation's most written long forms only."""
+    firsts = ["Energy", "Export", "European", "Electric", "Economic", "Environmental", "Emergency"]
+    firsts += ["Education", "Equity", "Estate"]
+    texts = [f"The {first} Investment Bank (EIB) met in Kuching." for first in firsts]
+    full = Vocabulary.build(texts * 2 + texts[:1] + POOL)
+    view = full.for_questions()
+    assert len(full.alias_counts["eib"]) > MAX_EXPANSIONS and len(view.alias_counts["eib"]) == MAX_EXPANSIONS
+    assert view.aliases == full.aliases and view.expansions("EIB")[0] == frozenset(terms(texts[0])[:3])
+    assert (view.document_frequency, view.chunk_count) == (full.document_frequency, full.chunk_count)
+    assert view.proper_nouns == full.proper_nouns and not view.complete and full.complete
+    with pytest.raises(ValueError, match="cut down for questions"):
+        view.added(["The Export Investment Bank (EIB) met again."])
 
 
 def test_a_change_leaves_the_vocabulary_it_started_from_as_it_was() -> None:
