@@ -95,7 +95,11 @@ class Vocabulary:
         lexical index reads them back from its snapshot."""
         if not self.complete:
             return self
-        trimmed = {key: dict(_most_written(forms)) for key, forms in self.alias_counts.items()}
+        trimmed = {
+            # Most abbreviations have few forms: those are shared, not sorted and copied.
+            key: forms if len(forms) <= MAX_EXPANSIONS else dict(_most_written(forms))
+            for key, forms in self.alias_counts.items()
+        }
         return replace(self, alias_counts=trimmed, complete=False)
 
     def _changed(self, texts: Iterable[str], term_lists: Iterable[list[str]] | None, sign: int) -> Vocabulary:
