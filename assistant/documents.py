@@ -35,7 +35,6 @@ from yaml.nodes import Node
 from assistant.config import Settings
 from assistant.text import MONTHS, is_valid_text
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".docx")
 PAGE_SEPARATOR = "\n\n"
 
 # The front matter keys the index uses, and the longest value each may have: every chunk
@@ -141,7 +140,7 @@ def read_file(path: Path, settings: Settings) -> bytes:
         DocumentLoadError: the file is unsupported, too large or unreadable.
     """
     suffix = path.suffix.lower()
-    if suffix not in _LOADERS:
+    if suffix not in LOADERS:
         supported = ", ".join(SUPPORTED_SUFFIXES)
         raise DocumentLoadError(f"unsupported file type '{suffix or path.name}' (supported: {supported})")
     return _read_bounded(path, settings.max_file_bytes)
@@ -154,7 +153,7 @@ def parse_file(path: Path, data: bytes, settings: Settings) -> Document:
         DocumentLoadError: the file is empty, corrupt or has bad front matter.
     """
     suffix = path.suffix.lower()
-    loader = _LOADERS[suffix]
+    loader = LOADERS[suffix]
     if not data.strip():
         raise DocumentLoadError("empty file: there is no text to index")
     try:
@@ -561,8 +560,9 @@ def _python_docx_template_properties() -> dict[str, object]:
     return _core_values(docx.Document().core_properties)
 
 
-# Every loader gets the settings, for the limits that apply to its format.
-_LOADERS: dict[str, Callable[[bytes, Settings], tuple[str, dict]]] = {
+# The one table of file types: a new format is a loader here (it gets the settings, for
+# the limits that apply to its format); everything else derives from this table.
+LOADERS: dict[str, Callable[[bytes, Settings], tuple[str, dict]]] = {
     ".md": load_markdown,
     ".markdown": load_markdown,
     ".txt": load_markdown,
@@ -571,3 +571,4 @@ _LOADERS: dict[str, Callable[[bytes, Settings], tuple[str, dict]]] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
 }
+SUPPORTED_SUFFIXES = tuple(LOADERS)
