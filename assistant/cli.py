@@ -29,7 +29,7 @@ from assistant.cli_common import (
 )
 from assistant.cli_eval import evaluate, feedback_app
 from assistant.config import Settings
-from assistant.embeddings import SentenceTransformerEmbeddings
+from assistant.embeddings import Embedder
 from assistant.index import DataDirError, DropReport, IndexHealth, IngestReport, announce_server, counted
 from assistant.remote import Reader, open_reader
 from assistant.retrieval import UNDATED_NOTE_START, Filters
@@ -129,11 +129,11 @@ class IngestStatus:
     """
 
     def __init__(self) -> None:
-        self.embeddings: SentenceTransformerEmbeddings | None = None
+        self.embeddings: Embedder | None = None
         self.embedded_before = 0
         self.model_loaded = False
 
-    def watch(self, embeddings: SentenceTransformerEmbeddings) -> None:
+    def watch(self, embeddings: Embedder) -> None:
         """Follow `embeddings` from now on (its count of texts embedded)."""
         self.embeddings = embeddings
         self.embedded_before = embeddings.texts_embedded

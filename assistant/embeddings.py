@@ -11,10 +11,26 @@ import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
+
+
+class Embedder(Protocol):
+    """What the index, the retriever and the answerers ask of an embedding model.
+    `SentenceTransformerEmbeddings` is the one the assistant runs; unit tests of the
+    logic around it may pass one that loads nothing (the fast test lane)."""
+
+    model_name: str
+    texts_embedded: int  # documents embedded since start; re-ingest tests read it
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    def embed_sentences(self, sentences: list[str]) -> list[list[float]]: ...
 
 
 class EmbeddingModelError(RuntimeError):

@@ -37,7 +37,7 @@ from assistant.changes import ChangeMarker
 from assistant.chunking import chunk_document
 from assistant.config import Settings
 from assistant.documents import LoadError, load_paths
-from assistant.embeddings import make_embeddings
+from assistant.embeddings import Embedder, make_embeddings
 from assistant.ingested import IngestedFiles
 from assistant.lexical import LexicalIndex
 
@@ -353,13 +353,13 @@ def make_chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
 
 
-def make_vector_store(settings: Settings, client=None):  # type: ignore[no-untyped-def]
+def make_vector_store(settings: Settings, client=None, embeddings=None):  # type: ignore[no-untyped-def]
     """The LangChain Chroma store, created in cosine space when it does not exist yet."""
     from langchain_chroma import Chroma
 
     return Chroma(
         collection_name=settings.collection_name,
-        embedding_function=make_embeddings(settings),
+        embedding_function=embeddings or make_embeddings(settings),
         client=client or make_chroma_client(settings),
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
@@ -430,15 +430,17 @@ ProgressCallback = Callable[[int, int], None]
 class CorpusIndex:
     """The indexed corpus: ingest, list, delete, and read back every chunk."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embeddings: Embedder | None = None) -> None:
+        """`embeddings` replaces the configured model (`make_embeddings`): the fast test
+        lane passes one that loads nothing."""
         self.settings = settings
         client = make_chroma_client(settings)
         self._client = client
-        self.vector_store = make_vector_store(settings, client)
+        self.embeddings = embeddings or make_embeddings(settings)
+        self.vector_store = make_vector_store(settings, client, self.embeddings)
         # Every change is announced where other processes sharing the store can see it.
         self.changes = ChangeMarker(client, settings.collection_name)
         self.record_manager = make_record_manager(settings)
-        self.embeddings = make_embeddings(settings)
         # BM25 over the same chunks, saved beside the store; ingest, delete and drop keep it in step.
         self.lexical = LexicalIndex(settings.data_dir / "lexical", self)
 

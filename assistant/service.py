@@ -24,6 +24,7 @@ from assistant.chain import (
 from assistant.changes import Follower
 from assistant.citations import Answer, SupportChecker
 from assistant.config import Settings
+from assistant.embeddings import Embedder
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import is_valid_text
@@ -48,8 +49,10 @@ class Assistant:
     BM25 index and loads the embedding model, once per process.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, embeddings: Embedder | None = None) -> None:
+        """`embeddings` replaces the configured model (see `CorpusIndex`)."""
         self.settings = settings or Settings()
+        self._embeddings = embeddings
         self._corpus: CorpusIndex | None = None
         self._retriever: HybridRetriever | None = None
         self._chain = None
@@ -66,7 +69,7 @@ class Assistant:
         if self._corpus is None:
             with self._lock:
                 if self._corpus is None:
-                    self._corpus = CorpusIndex(self.settings)
+                    self._corpus = CorpusIndex(self.settings, self._embeddings)
         return self._corpus
 
     @property

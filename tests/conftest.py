@@ -107,6 +107,35 @@ def _loopback_only(self: socket.socket, address) -> None:  # type: ignore[no-unt
     return _real_connect(self, address)
 
 
+# The fast lane (`pytest -m "not slow"`, under a minute): modules whose tests load no
+# embedding model and start no server, browser or database. Every other test is marked
+# `slow`; a slow test inside one of these modules says so itself. `make test` runs all.
+FAST_MODULES = {
+    "test_chunking",
+    "test_documents",
+    "test_embedding_device",
+    "test_evaluation",
+    "test_fast_lane",
+    "test_front_matter_properties",
+    "test_golden",
+    "test_html_report",
+    "test_linear",
+    "test_metrics",
+    "test_question_parse",
+    "test_request_properties",
+    "test_text",
+    "test_vocabulary",
+    "test_vocabulary_changes",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        if module not in FAST_MODULES or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)

@@ -55,6 +55,7 @@ def test_the_setting_comes_from_the_environment_and_refuses_unknown_devices(
         Settings()
 
 
+@pytest.mark.slow
 def test_the_model_loads_on_the_resolved_device() -> None:
     embeddings = make_embeddings(Settings(embedding_device="auto"))
     assert embeddings.device == "auto"

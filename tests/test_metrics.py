@@ -72,6 +72,7 @@ def test_a_citation_number_without_a_passage_is_not_precise() -> None:
     assert citation_scores(sentences, PASSAGES, exact) == (1.0, 0.5)
 
 
+@pytest.mark.slow
 def test_offline_support_checker_with_the_real_model(settings) -> None:
     checker = SupportChecker(make_embeddings(settings))
     passage = PASSAGES[2]

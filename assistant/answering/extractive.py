@@ -19,7 +19,7 @@ from assistant.answerability import Decision, Verdict, judge
 from assistant.answering.base import quoted_names, refusal, stream_words
 from assistant.answering.features import ANAPHOR, Candidate, Evidence, gather_evidence
 from assistant.citations import Answer, AnswerSentence, Citation
-from assistant.embeddings import SentenceTransformerEmbeddings
+from assistant.embeddings import Embedder
 from assistant.linear import LinearModel, load_model
 from assistant.retrieval import Passage
 from assistant.text import LIST_MARKER, jaccard
@@ -52,7 +52,7 @@ class ExtractiveAnswerer:
 
     def __init__(
         self,
-        embeddings: SentenceTransformerEmbeddings,
+        embeddings: Embedder,
         vocabulary: Callable[[], Vocabulary],
         max_sentences: int = 4,
         scorer: LinearModel | None = None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.embeddings import SentenceTransformerEmbeddings
+from assistant.embeddings import Embedder
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
 from assistant.retrieval import Passage
@@ -99,7 +99,7 @@ def gather_evidence(
     question: str,
     standalone_question: str,
     passages: list[Passage],
-    embeddings: SentenceTransformerEmbeddings,
+    embeddings: Embedder,
     vocabulary: Vocabulary,
 ) -> Evidence:
     """Analyse the question and compute every candidate sentence's features."""
@@ -134,7 +134,7 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
     return found
 
 
-def _add_features(evidence: Evidence, embeddings: SentenceTransformerEmbeddings) -> None:
+def _add_features(evidence: Evidence, embeddings: Embedder) -> None:
     analysis, candidates, passages = evidence.analysis, evidence.candidates, evidence.passages
     queries = list(dict.fromkeys([evidence.standalone_question, evidence.question]))
     vectors = np.array(embeddings.embed_sentences(queries + [c.text for c in candidates]))
