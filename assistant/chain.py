@@ -1,8 +1,9 @@
-"""The conversational chain: condense the follow-up -> retrieve -> answer.
+"""The conversational steps: condense the follow-up -> retrieve, then the answerer.
 
-It is a LangChain `Runnable`, so each step can be swapped (an LLM condenser, an LLM
-answerer) without touching the others. Each step records its duration in the answer's
-`timings_ms`.
+`build_prepare` is a LangChain `Runnable` of the first two; `Assistant.stream` runs it and
+then the answerer's stream (the one answer path: `ask` drains it). Each step can be
+swapped (an LLM condenser, an LLM answerer) without touching the others, and records its
+duration in the answer's `timings_ms`.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _timed(name: str, step: Callable[[dict[str, Any]], Any]) -> Runnable:
 
 
 def build_prepare(condenser: Condenser, retriever: HybridRetriever) -> Runnable:
-    """condense -> retrieve: the part of the chain that streaming shares with `invoke`."""
+    """condense -> retrieve: the steps before the answerer (`Assistant.stream` runs it)."""
 
     def condense(state: dict[str, Any]) -> str:
         return condenser(state["question"], state.get("history") or [])
@@ -97,21 +98,3 @@ def finish_answer(answer: Answer, timings_ms: dict[str, float], answerer: Answer
     if not answer.answerer or answer.answerer == "extractive":
         answer.answerer = getattr(answerer, "name", type(answerer).__name__)
     return answer
-
-
-def build_chain(condenser: Condenser, retriever: HybridRetriever, answerer: Answerer) -> Runnable:
-    """condense -> retrieve -> answer, as one Runnable.
-
-    Input: `{"question": str, "history": list[Message], "filters": Filters | None}`.
-    Output: an `Answer` with per-step timings.
-    """
-
-    def answer(state: dict[str, Any]) -> Answer:
-        return answerer.answer(state["question"], state["condense"], state["retrieve"])
-
-    def finish(state: dict[str, Any]) -> Answer:
-        return finish_answer(state["answer"], state["timings_ms"], answerer)
-
-    return (
-        build_prepare(condenser, retriever) | _timed("answer", answer) | RunnableLambda(finish, name="finish")
-    )

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import DEFAULT_EMBEDDING_MODEL, Settings
@@ -84,7 +85,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.device = device  # as configured; `resolve_device` turns it into torch's when loading
         self._model = None
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
         self.texts_embedded = 0  # documents embedded since start; re-ingest tests read it
@@ -129,36 +130,38 @@ class SentenceTransformerEmbeddings(Embeddings):
         if not texts:
             return []
         self.texts_embedded += len(texts)
-        return self._encode(list(texts))
+        return self._encode(list(texts)).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query, from the cache when it was asked before."""
         return self.embed_sentences([text])[0]
 
     def embed_sentences(self, sentences: list[str]) -> list[list[float]]:
-        """Embed short texts (queries, answer candidates), caching each one."""
+        """Embed short texts (queries, answer candidates), caching each one.
+
+        The cache holds float32 arrays: 1.5 kB a vector where a list of Python floats
+        took 12 kB (a full cache of 4,096: 6 MB instead of 50 MB in every replica)."""
         with self._cache_lock:
             found = {s: self._cache[s] for s in sentences if s in self._cache}
         missing = [s for s in dict.fromkeys(sentences) if s not in found]
         if missing:
-            vectors = self._encode(missing)
-            found.update(zip(missing, vectors, strict=True))
+            found.update(zip(missing, self._encode(missing), strict=True))
         with self._cache_lock:
             for text, vector in found.items():
                 self._cache[text] = vector
                 self._cache.move_to_end(text)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return [found[s] for s in sentences]
+        return [found[s].tolist() for s in sentences]
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         return self.model.encode(
             texts,
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
-        ).tolist()
+        ).astype(np.float32, copy=False)
 
 
 @lru_cache(maxsize=4)

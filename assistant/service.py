@@ -16,7 +16,6 @@ from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chain import (
     Condenser,
     Message,
-    build_chain,
     build_prepare,
     condense_by_rules,
     finish_answer,
@@ -55,12 +54,11 @@ class Assistant:
         self._embeddings = embeddings
         self._corpus: CorpusIndex | None = None
         self._retriever: HybridRetriever | None = None
-        self._chain = None
         self._prepare: Runnable | None = None
         self._answerer: Answerer | None = None
         self._stats: dict[str, Any] | None = None
         self._seen_change: str | None = None  # the change marker's token when last synced
-        self._lock = threading.RLock()  # _get_chain builds the corpus while holding it
+        self._lock = threading.RLock()  # _answer_path builds the corpus while holding it
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -87,7 +85,7 @@ class Assistant:
         _ = self.retriever  # opens the saved lexical index
         self.corpus.embeddings.embed_query("warm up")
         load_parser()
-        self._get_chain()
+        self._answer_path()
 
     def sync_with_store(self) -> bool:
         """Catch up with changes other processes made to a shared store (see
@@ -112,15 +110,15 @@ class Assistant:
         replica was down would otherwise stay stale until the next change."""
         return Follower(self.sync_with_store, interval or self.settings.sync_interval_seconds).start()
 
-    def _get_chain(self):
-        if self._chain is None:
+    def _answer_path(self) -> tuple[Runnable, Answerer]:
+        """condense -> retrieve (a Runnable), and the answerer: built once, on first use."""
+        if self._prepare is None or self._answerer is None:
             with self._lock:
-                if self._chain is None:
+                if self._prepare is None or self._answerer is None:
                     condenser = self.make_condenser()
                     self._answerer = self.make_answerer()
                     self._prepare = build_prepare(condenser, self.retriever)
-                    self._chain = build_chain(condenser, self.retriever, self._answerer)
-        return self._chain
+        return self._prepare, self._answerer
 
     def _chat_model(self):
         if not hasattr(self, "_model"):
@@ -197,15 +195,13 @@ class Assistant:
         history: list[Message] | None = None,
         filters: Filters | None = None,
     ) -> Answer:
-        """Answer one question in the context of `history`."""
-        question = self.validate_question(question)
-        started = time.perf_counter()
-        answer: Answer = self._get_chain().invoke(
-            {"question": question, "history": self._clean_history(history), "filters": filters}
-        )
-        answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-        answer.notes.extend(self.retriever.filter_notes(filters))
-        return answer
+        """Answer one question in the context of `history`: `stream` drained, so a
+        surface gets the same answer whether it streams or not."""
+        for event in self.stream(question, history, filters):
+            if event.kind == "answer":
+                answer: Answer = event.data
+                return answer
+        raise RuntimeError("the answer stream ended without its answer")
 
     def stream(
         self,
@@ -225,10 +221,8 @@ class Assistant:
         self, question: str, history: list[Message], filters: Filters | None
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        self._get_chain()
-        assert self._prepare is not None and self._answerer is not None
-        answerer = self._answerer
-        state = self._prepare.invoke({"question": question, "history": history, "filters": filters})
+        prepare, answerer = self._answer_path()
+        state = prepare.invoke({"question": question, "history": history, "filters": filters})
         answering = time.perf_counter()
         for item in answerer.stream(question, state["condense"], state["retrieve"]):
             if isinstance(item, str):

@@ -11,7 +11,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.answering.llm import LLMAnswerer, LLMCondenser, fence_sources, filter_markers
-from assistant.chain import build_chain, condense_by_rules
+from assistant.chain import condense_by_rules
 from assistant.citations import SupportChecker
 from assistant.config import Settings
 from assistant.evaluation import load_golden, run
@@ -105,7 +105,9 @@ def test_nothing_usable_falls_back_to_the_extractive_answer(
     assert answer.answerer == "extractive (LLM fallback)" and "no usable" in answer.notes[0]
 
 
-def test_condensation_is_used_for_follow_ups(corpus_assistant: Assistant) -> None:
+def test_condensation_is_used_for_follow_ups(
+    corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
     standalone = "When did Malaysia start banning exports of unprocessed rare earth ores?"
     recorder = Recorder()
     condenser = LLMCondenser(
@@ -113,9 +115,10 @@ def test_condensation_is_used_for_follow_ups(corpus_assistant: Assistant) -> Non
         load_prompts(ROOT / "prompts")["condense"],
         fallback=condense_by_rules,
     )
-    chain = build_chain(condenser, corpus_assistant.retriever, corpus_assistant.make_extractive_answerer())
+    assistant = Assistant(corpus_assistant.settings)  # the corpus's index, this condenser
+    monkeypatch.setattr(assistant, "make_condenser", lambda: condenser)
     history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "No. [1]"}]
-    answer = chain.invoke({"question": "When did that start?", "history": history, "filters": None})
+    answer = assistant.ask("When did that start?", history)
     assert answer.standalone_question == standalone and "January 2024" in answer.answer
     assert QUESTION in recorder.calls[0] and "When did that start?" in recorder.calls[0]
     assert condenser("A standalone question?", []) == "A standalone question?"  # no model call
