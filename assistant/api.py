@@ -23,7 +23,6 @@ from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as StarletteMessage
 
-from assistant.citations import public_path
 from assistant.config import Settings
 from assistant.index import SourceInfo
 from assistant.retrieval import Filters
@@ -39,6 +38,7 @@ from assistant.security import (
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback
 from assistant.text import is_valid_text
+from assistant.types import public_path
 
 log = logging.getLogger("assistant.api")
 

@@ -16,16 +16,13 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answering import Answerer
-from assistant.citations import Answer, strip_markers
+from assistant.citations import strip_markers
 from assistant.question_analysis import named_things
 from assistant.questions import is_follow_up
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import terms
+from assistant.types import Answer, Message
 from assistant.vocabulary import Vocabulary
-
-# One turn of a conversation: {"role": "user" | "assistant", "content": str}.
-Message = dict[str, str]
-
 
 Condenser = Callable[[str, list[Message]], str]
 

@@ -17,7 +17,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task
 from rich.text import Text
 
-from assistant.citations import Answer
 from assistant.cli_common import (
     AssistantGroup,
     console,
@@ -34,6 +33,7 @@ from assistant.index import DataDirError, DropReport, IndexHealth, IngestReport,
 from assistant.remote import Reader, open_reader
 from assistant.retrieval import UNDATED_NOTE_START, Filters
 from assistant.service import Assistant, InvalidQuestion
+from assistant.types import Answer
 
 app = typer.Typer(
     cls=AssistantGroup,

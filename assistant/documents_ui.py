@@ -28,12 +28,12 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.citations import public_path
 from assistant.config import Settings
 from assistant.documents import SUPPORTED_SUFFIXES, DocumentLoadError, LoadError, load_file
 from assistant.index import IngestReport, ProgressCallback, SourceInfo, counted
 from assistant.security import AccessPolicy, ApiError
 from assistant.service import Assistant
+from assistant.types import public_path
 from assistant.ui import escape_markdown
 
 COLUMNS = ["title and file", "date", "publisher", "chunks"]

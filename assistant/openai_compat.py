@@ -22,10 +22,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assistant.citations import Answer
 from assistant.security import ApiError, Caller
 from assistant.service import Assistant, InvalidQuestion
 from assistant.text import is_valid_text
+from assistant.types import Answer
 
 
 class OpenAIMessage(BaseModel):

@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 
-from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.cli_common import fail
 from assistant.config import Settings
 from assistant.index import DataDirHolder, DataDirInUse, SourceInfo, data_dir_lock
 from assistant.retrieval import Filters
 from assistant.service import Assistant, InvalidQuestion
+from assistant.types import Answer, AnswerSentence, Citation
 
 # Answers can take a while (an LLM answerer); connecting must not (the server is local).
 TIMEOUT = httpx.Timeout(300.0, connect=5.0)
@@ -114,7 +114,7 @@ def _error_message(response: httpx.Response) -> str:
 
 def local_path(path: str, server_cwd: str | None) -> str:
     """A document path from the server as the local CLI gives it: the server makes paths
-    relative to its working directory (`citations.public_path`), the local CLI keeps
+    relative to its working directory (`types.public_path`), the local CLI keeps
     absolute ones its user can open. URLs and paths that name no file are left alone."""
     if not path or "://" in path or server_cwd is None or Path(path).is_absolute():
         return path

@@ -10,8 +10,6 @@ the answer does not cite the same paragraph twice.
 from __future__ import annotations
 
 import datetime
-import json
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assistant.config import Settings
 from assistant.index import ChunkFilter, CorpusIndex
 from assistant.text import is_valid_text, jaccard, shingles, terms
+from assistant.types import Passage
 from assistant.vocabulary import Vocabulary
 
 # How the answer's note about undated documents a date filter kept out begins.
@@ -132,51 +131,6 @@ def _date_bound(value: str, upper: bool) -> int | None:
         except ValueError:
             return None
     return year * 10000 + month * 100 + day
-
-
-@dataclass
-class Passage:
-    """A retrieved chunk: its text, where it lies in its document, and how it ranked."""
-
-    chunk_id: str
-    text: str
-    title: str
-    source: str
-    publisher: str
-    date: str
-    path: str
-    start: int
-    end: int
-    sentences: list[tuple[int, int]]  # spans relative to `text`
-    headings: set[int] = field(default_factory=set)  # indexes of sentences that are headings
-    page: int | None = None
-    score: float = 0.0  # fused reciprocal-rank score
-    dense_score: float = 0.0  # cosine similarity to the query
-    bm25_score: float = 0.0
-    duplicates: list[str] = field(default_factory=list)  # chunk ids collapsed into this one
-
-    @classmethod
-    def from_chunk(cls, chunk: Document) -> Passage:
-        metadata = chunk.metadata
-        offset = int(metadata.get("text_offset", 0))
-        sentences = json.loads(metadata.get("sentences", "[]"))
-        return cls(
-            chunk_id=str(chunk.id),
-            text=chunk.page_content[offset:],
-            title=str(metadata.get("title", "")),
-            source=str(metadata.get("source", "")),
-            publisher=str(metadata.get("publisher", "")),
-            date=str(metadata.get("date", "")),
-            path=str(metadata.get("path", "")),
-            start=int(metadata.get("start", 0)),
-            end=int(metadata.get("end", 0)),
-            sentences=[(span[0], span[1]) for span in sentences],
-            headings={i for i, span in enumerate(sentences) if len(span) > 2 and span[2]},
-            page=metadata.get("page"),
-        )
-
-    def sentence_texts(self) -> list[str]:
-        return [self.text[start:end] for start, end in self.sentences]
 
 
 class HybridRetriever(BaseRetriever):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +13,15 @@ from langchain_core.runnables import Runnable
 
 from assistant.answering import Answerer
 from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.chain import (
-    Condenser,
-    Message,
-    build_prepare,
-    condense_by_rules,
-    finish_answer,
-)
+from assistant.chain import Condenser, build_prepare, condense_by_rules, finish_answer
 from assistant.changes import Follower
-from assistant.citations import Answer, SupportChecker
+from assistant.citations import SupportChecker
 from assistant.config import Settings
 from assistant.embeddings import Embedder
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import is_valid_text
-
-
-@dataclass
-class StreamEvent:
-    """One step of a streamed answer: `token` (text) events, then one `answer` (the Answer)."""
-
-    kind: str
-    data: Any
+from assistant.types import Answer, Message, StreamEvent
 
 
 class InvalidQuestion(ValueError):

@@ -302,8 +302,8 @@ def test_sources_model_lists_nothing_for_a_refusal(open_server: LiveServer) -> N
 
 
 def test_sources_text_gives_titles_alone_without_a_url() -> None:
-    from assistant.citations import Answer, Citation
     from assistant.openai_compat import sources_text
+    from assistant.types import Answer, Citation
 
     def cited(n: int, source: str) -> Citation:
         return Citation(n, f"Title {n}", source, "Publisher", "", None, "quote", 0, 5, 0.5)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import Answer
 from assistant.documents import load_file
 from assistant.evaluation import (
     GoldenItem,
@@ -17,6 +16,7 @@ from assistant.evaluation import (
     summarise,
 )
 from assistant.evaluation.fitting import choose_threshold
+from assistant.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,8 +18,8 @@ from assistant.evaluation import load_golden, run
 from assistant.evaluation.report import build_report
 from assistant.llm import LLMConfigError, make_chat_model
 from assistant.prompts import load_prompts
-from assistant.retrieval import Passage
 from assistant.service import Assistant
+from assistant.types import Passage
 from tests.conftest import ROOT, LiveServer
 from tests.openai_server import make_app
 

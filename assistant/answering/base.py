@@ -6,8 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
-from assistant.citations import Answer
-from assistant.retrieval import Passage
+from assistant.types import Answer, Passage
 
 REFUSAL_TEXT = "The documents do not answer this question."
 # Joins a refusal's reason and the topics the documents do cover; surfaces that list the

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from assistant.answerability import Decision, Verdict, judge
 from assistant.answering.base import quoted_names, refusal, stream_words
 from assistant.answering.features import ANAPHOR, Candidate, Evidence, gather_evidence
-from assistant.citations import Answer, AnswerSentence, Citation
 from assistant.embeddings import Embedder
 from assistant.linear import LinearModel, load_model
-from assistant.retrieval import Passage
 from assistant.text import LIST_MARKER, jaccard
+from assistant.types import Answer, AnswerSentence, Citation, Passage
 from assistant.vocabulary import Vocabulary
 
 MAX_LIST_ITEMS = 8

@@ -17,8 +17,8 @@ import numpy as np
 from assistant.embeddings import Embedder
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
-from assistant.retrieval import Passage
 from assistant.text import LIST_MARKER, terms
+from assistant.types import Passage
 from assistant.vocabulary import Vocabulary
 
 # A sentence that opens like this leans on the one before it ("He spoke alongside ...").

@@ -21,12 +21,11 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from assistant.answerability import Verdict
 from assistant.answering.base import refusal, stream_words
 from assistant.answering.extractive import ExtractiveAnswerer
-from assistant.chain import Message
 from assistant.chunking import split_sentences
-from assistant.citations import Answer, AnswerSentence, Citation, SupportChecker, strip_markers
+from assistant.citations import SupportChecker, strip_markers
 from assistant.prompts import Prompt, versions
-from assistant.retrieval import Passage
 from assistant.text import terms
+from assistant.types import Answer, AnswerSentence, Citation, Message, Passage
 
 log = logging.getLogger("assistant.llm")
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.chain import Message
-from assistant.citations import Answer, SupportChecker, strip_markers
+from assistant.citations import SupportChecker, strip_markers
 from assistant.evaluation.golden import GoldenItem
 from assistant.evaluation.metrics import (
     STAGES,
@@ -24,6 +23,7 @@ from assistant.evaluation.metrics import (
     token_f1,
 )
 from assistant.service import Assistant
+from assistant.types import Answer, Message
 
 RANK_DEPTH = 10
 
