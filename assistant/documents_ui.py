@@ -33,8 +33,8 @@ from assistant.documents import SUPPORTED_SUFFIXES, DocumentLoadError, LoadError
 from assistant.index import IngestReport, ProgressCallback, SourceInfo, counted
 from assistant.security import AccessPolicy, ApiError
 from assistant.service import Assistant
+from assistant.text import escape_markdown
 from assistant.types import public_path
-from assistant.ui import escape_markdown
 
 COLUMNS = ["title and file", "date", "publisher", "chunks"]
 NOT_STAFF = (

@@ -40,6 +40,7 @@ from assistant.evaluation.report import build_report, load_report, write_report
 from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
 from assistant.service import Assistant
 from assistant.store import Feedback, list_feedback
+from assistant.text import escape_markdown
 
 # One promotion at a time reads, checks and appends the golden set.
 _golden_lock = threading.Lock()
@@ -390,7 +391,7 @@ def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
         row = event.row_value if hasattr(event, "row_value") else None
         if not row:
             return None, "Select a feedback row above."
-        return row[0], f"Feedback #{row[0]} ({row[2]}): **{_escape(row[3])}**"
+        return row[0], f"Feedback #{row[0]} ({row[2]}): **{escape_markdown(row[3])}**"
 
     def on_promote(feedback_id, kind, ref, quotes, document, request: gr.Request):
         refusal = staff_refusal(request)
@@ -403,9 +404,3 @@ def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
     tab.select(on_filter, rating, table)
     table.select(on_select, table, [selected, chosen])
     promote.click(on_promote, [selected, question_type, reference, evidence, source], promote_status)
-
-
-def _escape(text: str) -> str:
-    from assistant.ui import escape_markdown
-
-    return escape_markdown(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from functools import lru_cache
@@ -25,6 +26,7 @@ def is_valid_text(text: str) -> bool:
 # A line that starts a list item: "- ", "• ", "3. ", "b) ", "(iv) ". Chunking keeps list
 # items whole and the answerer carries a list after the sentence that introduces it.
 LIST_MARKER = re.compile(r"^\s*(?:[-*•▪◦]|\d{1,3}[.)]|\(\w\))\s+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 MONTHS = r"(January|February|March|April|May|June|July|August|September|October|November|December)"
 
 
@@ -96,3 +98,9 @@ def jaccard(a: set, b: set) -> float:
         return 0.0
     shared = len(a & b)
     return shared / (len(a) + len(b) - shared)  # the union's size, without building it
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown literally inside Markdown (the chat, the staff tabs): no HTML, no
+    Markdown syntax."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))

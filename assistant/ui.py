@@ -34,6 +34,7 @@ from assistant.answering.base import refusal_reason
 from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback, set_feedback_comment
+from assistant.text import escape_markdown
 
 EXAMPLES = [
     "Can my company export rare earth concentrate from Malaysia?",
@@ -55,7 +56,6 @@ SEARCHING = "Looking in the documents…"  # shown until the first words of the 
 # Front matter says "unknown" for documents without a date; either way no date is shown.
 NO_DATE = {"", "unknown"}
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
 _CITATION_MARKER = re.compile(r"\[(\d+)\]")
 
 
@@ -106,11 +106,6 @@ class Turn(TypedDict):
 
 _SHOWN_ANSWER = TypeAdapter(ShownAnswer)
 _TURNS = TypeAdapter(list[Turn])
-
-
-def escape_markdown(text: str) -> str:
-    """Text shown literally inside Markdown: no HTML, no Markdown syntax."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def highlighted_quote(citation: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from assistant.documents_ui import delete_document, document_rows, upload_docume
 from assistant.index import data_dir_lock
 from assistant.keys import create_key
 from assistant.service import Assistant
-from assistant.ui import escape_markdown
+from assistant.text import escape_markdown
 from tests.conftest import CHROMIUM_ARGS, LiveServer, require_chromium, two_document_assistant
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
