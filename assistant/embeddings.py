@@ -120,11 +120,6 @@ class SentenceTransformerEmbeddings(Embeddings):
                 "for the bundled all-MiniLM-L6-v2."
             ) from error
 
-    @property
-    def dimension(self) -> int:
-        """Length of the vectors this model produces."""
-        return int(self.model.get_sentence_embedding_dimension())
-
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages in batches."""
         if not texts:

@@ -60,7 +60,8 @@ def test_the_model_loads_on_the_resolved_device() -> None:
     embeddings = make_embeddings(Settings(embedding_device="auto"))
     assert embeddings.device == "auto"
     assert embeddings.model.device.type == resolve_device("auto")
-    assert len(embeddings.embed_query("rare earth export ban")) == embeddings.dimension
+    dimension = embeddings.model.get_sentence_embedding_dimension()
+    assert len(embeddings.embed_query("rare earth export ban")) == dimension == 384
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="this machine has a CUDA GPU")

@@ -71,3 +71,10 @@ def test_a_re_ingest_of_unchanged_files_embeds_nothing(assistant: Assistant, tmp
     before = embedder.texts_embedded
     report = assistant.ingest([tmp_path / "corpus"])
     assert report.chunks_added == 0 and embedder.texts_embedded == before
+
+
+def test_the_retriever_is_a_langchain_retriever(assistant: Assistant) -> None:
+    """`invoke` gives the fused passages as Documents, for use in other LangChain chains."""
+    documents = assistant.retriever.invoke("Which levy applies to crude palm oil?")
+    assert documents and documents[0].metadata["title"] == "Palm oil levies"
+    assert documents[0].metadata["score"] > 0 and documents[0].id
