@@ -13,30 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli_common import console, errors, fail, open_assistant, state
-from assistant.evaluation import (
-    GoldenSetError,
-    check_golden,
-    load_golden,
-    run,
-)
+from assistant.evaluation import session
 from assistant.evaluation.compare import compare_reports
-from assistant.evaluation.gate import describe, load_thresholds
-from assistant.evaluation.report import build_report, load_report, write_report
-
-
-def corpus_documents(corpus_dir: Path) -> dict[str, str]:
-    """Corpus texts keyed by their path as golden sets name them (`corpus/x.md`)."""
-    from assistant.documents import load_paths
-
-    documents = {}
-    for document in load_paths([corpus_dir]).documents:
-        path = Path(document.metadata["path"])
-        try:
-            key = str(path.relative_to(Path.cwd()))
-        except ValueError:
-            key = str(path)
-        documents[key] = document.page_content
-    return documents
+from assistant.evaluation.gate import describe
+from assistant.evaluation.report import load_report, write_report
+from assistant.evaluation.session import EvaluationError, evaluate_golden_set, thresholds_for
 
 
 def evaluate(
@@ -73,18 +54,11 @@ def evaluate(
     if check:
         console.print(f"{golden}: {len(items)} questions, no problems found.")
         return
-    thresholds = (
-        load_thresholds(settings.thresholds_file, golden.stem) if settings.thresholds_file.exists() else None
-    )
     with open_assistant("eval") as assistant:
-        assistant.warm_up()
-        if not assistant.retriever.chunk_count:
-            raise fail(
-                f"No documents are indexed in {settings.data_dir}: run `assistant ingest` first "
-                "(or point --data-dir at an index)."
-            )
-        results = run(assistant, items)
-        report = build_report(assistant, results, golden, thresholds)
+        try:
+            report = evaluate_golden_set(assistant, golden)
+        except EvaluationError as error:
+            raise refused(error) from None
     comparison = compare_reports(load_report(baseline), report) if baseline else None
     out = out or settings.reports_dir / time.strftime("%Y%m%d-%H%M%S")
     html_path = write_report(report, out, comparison)
@@ -101,7 +75,7 @@ def evaluate(
             errors.print(f"  {escape(line)}")
         if gate:
             raise typer.Exit(1)
-    elif thresholds:
+    elif thresholds_for(settings, golden):
         console.print("[green]Quality gate passed[/] (evals/thresholds.toml).")
 
 
@@ -131,18 +105,17 @@ def calibrate_command(sets: list[Path]) -> None:
 
 def validated_golden(path: Path, corpus_dir: Path) -> list:
     """Load and check a golden set; refuse it with every problem listed."""
-    if not path.exists():
-        raise fail(f"No golden set at {path}.")
     try:
-        items = load_golden(path)
-    except GoldenSetError as error:
-        raise fail(f"{path}: {error}") from None
-    problems = check_golden(items, corpus_documents(corpus_dir))
-    if problems:
-        for problem in problems:
-            errors.print(f"  {escape(problem)}")
-        raise fail(f"{path} has {len(problems)} problem(s); fix them before evaluating.")
-    return items
+        return session.validated_golden(path, corpus_dir)
+    except EvaluationError as error:
+        raise refused(error) from None
+
+
+def refused(error: EvaluationError) -> typer.Exit:
+    """The CLI's exit for an evaluation that cannot run: its problems, then its message."""
+    for problem in error.problems:
+        errors.print(f"  {escape(problem)}")
+    return fail(str(error))
 
 
 def print_metrics(report: dict[str, Any]) -> None:

@@ -30,13 +30,12 @@ from assistant.evaluation import (
     load_golden,
     next_id,
     normalise,
-    run,
 )
-from assistant.evaluation.gate import load_thresholds
 from assistant.evaluation.golden import QUESTION_TYPES
 from assistant.evaluation.html_report import COUNTS, gate_explanation, metric_groups, readable_time
 from assistant.evaluation.metrics import DEFINITIONS
-from assistant.evaluation.report import build_report, load_report, write_report
+from assistant.evaluation.report import load_report, write_report
+from assistant.evaluation.session import EvaluationError, evaluate_golden_set
 from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
 from assistant.service import Assistant
 from assistant.store import Feedback, list_feedback
@@ -47,15 +46,10 @@ _golden_lock = threading.Lock()
 
 
 def run_evaluation(assistant: Assistant) -> tuple[dict[str, Any], Path]:
-    """Evaluate the golden set with this server's assistant; returns (report, report.html)."""
+    """Evaluate the golden set with this server's assistant, as `assistant eval` does
+    (`evaluate_golden_set`); returns (report, report.html)."""
     settings = assistant.settings
-    items = load_golden(settings.golden_set)
-    thresholds = (
-        load_thresholds(settings.thresholds_file, settings.golden_set.stem)
-        if settings.thresholds_file.exists()
-        else None
-    )
-    report = build_report(assistant, run(assistant, items), settings.golden_set, thresholds)
+    report = evaluate_golden_set(assistant, settings.golden_set)
     out = settings.reports_dir / time.strftime("%Y%m%d-%H%M%S")
     return report, write_report(report, out)
 
@@ -326,8 +320,14 @@ def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
         started = time.perf_counter()
         try:
             new_report, html_path = run_evaluation(assistant)
-        except (GoldenSetError, OSError) as error:
-            return f"Evaluation failed: {error}", gr.update(), gr.update(), gr.update()
+        except (EvaluationError, OSError) as error:
+            problems = "".join(f"\n- {escape_markdown(p)}" for p in getattr(error, "problems", [])[:10])
+            return (
+                f"Evaluation failed: {escape_markdown(str(error))}{problems}",
+                gr.update(),
+                gr.update(),
+                gr.update(),
+            )
         seconds = time.perf_counter() - started
         count = new_report["metrics"]["questions"]
         return (

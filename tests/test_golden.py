@@ -84,7 +84,7 @@ def test_append_and_next_id_round_trip(tmp_path: Path) -> None:
 
 
 def test_the_real_golden_set_passes_the_validator() -> None:
-    from assistant.cli_eval import corpus_documents
+    from assistant.evaluation.session import corpus_documents
 
     items = load_golden(ROOT / "evals" / "golden.jsonl")
     assert len(items) >= 60
