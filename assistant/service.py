@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -121,12 +121,8 @@ class Assistant:
         return load_prompts(self.settings.prompts_dir)
 
     def make_condenser(self) -> Condenser:
-        """The follow-up condenser for these settings: the LLM's when one is configured."""
-        if self.settings.llm == "none":
-            return condense_by_rules
-        from assistant.answering.llm import LLMCondenser
-
-        return LLMCondenser(self._chat_model(), self.prompts()["condense"], fallback=condense_by_rules)
+        """The follow-up condenser for these settings (`CONDENSERS`)."""
+        return CONDENSERS[self.settings.answerer](self)
 
     def make_extractive_answerer(self) -> ExtractiveAnswerer:
         retriever = self.retriever
@@ -142,18 +138,9 @@ class Assistant:
         return answerer
 
     def make_answerer(self) -> Answerer:
-        """The answerer for these settings: extractive, or the LLM with extractive fallback."""
-        extractive = self.make_extractive_answerer()
-        if self.settings.llm == "none":
-            return extractive
-        from assistant.answering.llm import LLMAnswerer
-
-        return LLMAnswerer(
-            self._chat_model(),
-            self.prompts(),
-            SupportChecker(self.corpus.embeddings),
-            fallback=extractive,
-        )
+        """The answerer for these settings (`ANSWERERS`): extractive, or the LLM with
+        extractive fallback."""
+        return ANSWERERS[self.settings.answerer](self)
 
     # --- questions --------------------------------------------------------------------
 
@@ -266,6 +253,35 @@ class Assistant:
         deleted = self.corpus.delete(source)
         self._stats = None
         return deleted
+
+
+def _llm_condenser(assistant: Assistant) -> Condenser:
+    from assistant.answering.llm import LLMCondenser
+
+    return LLMCondenser(assistant._chat_model(), assistant.prompts()["condense"], fallback=condense_by_rules)
+
+
+def _llm_answerer(assistant: Assistant) -> Answerer:
+    from assistant.answering.llm import LLMAnswerer
+
+    return LLMAnswerer(
+        assistant._chat_model(),
+        assistant.prompts(),
+        SupportChecker(assistant.corpus.embeddings),
+        fallback=assistant.make_extractive_answerer(),
+    )
+
+
+# The answerers and their follow-up condensers, by the name `Settings.answerer` gives: a
+# new kind of answerer is one entry in each table (and its name in `Settings.answerer`).
+ANSWERERS: dict[str, Callable[[Assistant], Answerer]] = {
+    "extractive": Assistant.make_extractive_answerer,
+    "llm": _llm_answerer,
+}
+CONDENSERS: dict[str, Callable[[Assistant], Condenser]] = {
+    "extractive": lambda _assistant: condense_by_rules,
+    "llm": _llm_condenser,
+}
 
 
 def _well_formed(history: list[Message] | None) -> list[Message]:
