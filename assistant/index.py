@@ -196,7 +196,7 @@ class DataDirHolder:
     """Who holds the data directory, as its holder file records it.
 
     A server also records where it listens (`announce_server`), so that `assistant ask`
-    and `sources` can ask it over HTTP instead of being refused (see `assistant.remote`).
+    and `sources` can ask it over HTTP instead of being refused (see `assistant.cli.remote`).
     `cwd` is the server's working directory: its answers give document paths relative
     to it.
     """

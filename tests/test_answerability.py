@@ -12,7 +12,7 @@ from assistant.evaluation import load_golden
 from assistant.evaluation.fitting import calibrate, is_evidence_sentence
 from assistant.linear import MODELS_DIR
 from assistant.service import Assistant
-from assistant.ui import format_answer
+from assistant.ui.chat import format_answer
 from tests.conftest import ROOT
 
 

@@ -10,12 +10,12 @@ import httpx
 import jsonschema
 import pytest
 
-from assistant.api import create_app
 from assistant.documents import load_file
 from assistant.keys import ApiKey, create_key, revoke_key
+from assistant.server.api import create_app
 from assistant.service import Assistant
 from assistant.store import list_feedback
-from assistant.ui import mount_ui
+from assistant.ui.chat import mount_ui
 from tests.conftest import CITATION_KEYS, LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
@@ -302,7 +302,7 @@ def test_sources_model_lists_nothing_for_a_refusal(open_server: LiveServer) -> N
 
 
 def test_sources_text_gives_titles_alone_without_a_url() -> None:
-    from assistant.openai_compat import sources_text
+    from assistant.server.openai_compat import sources_text
     from assistant.types import Answer, Citation
 
     def cited(n: int, source: str) -> Citation:

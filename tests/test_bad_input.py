@@ -27,12 +27,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from assistant.api import create_app
-from assistant.cli import app as cli_app
+from assistant.cli.app import app as cli_app
 from assistant.config import Settings
 from assistant.keys import create_key
+from assistant.server.api import create_app
 from assistant.service import Assistant
-from assistant.ui import mount_ui
+from assistant.ui.chat import mount_ui
 from tests.conftest import LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"

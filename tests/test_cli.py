@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from assistant.cli import app
+from assistant.cli.app import app
 from assistant.config import Settings
 from assistant.documents import load_file
 from assistant.keys import create_key

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api import create_app
 from assistant.config import Settings
 from assistant.retrieval import Filters
+from assistant.server.api import create_app
 from assistant.service import Assistant
 from tests.conftest import LiveServer
 from tests.test_api import sse_events

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api import create_app
 from assistant.config import Settings
-from assistant.documents_ui import delete_document, document_rows, upload_documents, uploads_dir
 from assistant.index import data_dir_lock
 from assistant.keys import create_key
+from assistant.server.api import create_app
 from assistant.service import Assistant
 from assistant.text import escape_markdown
+from assistant.ui.documents_tab import delete_document, document_rows, upload_documents, uploads_dir
 from tests.conftest import CHROMIUM_ARGS, LiveServer, require_chromium, two_document_assistant
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import assistant.index
-from assistant.cli import app
+from assistant.cli.app import app
 from assistant.config import Settings
 from assistant.index import CorpusIndex, make_chroma_client
 from assistant.service import Assistant

@@ -258,7 +258,7 @@ def test_evaluation_runs_with_the_llm_answerer(corpus_assistant: Assistant, llm_
 
 
 def test_chat_marks_unsupported_sentences_and_notes(corpus_assistant: Assistant, passages) -> None:
-    from assistant.ui import format_answer
+    from assistant.ui.chat import format_answer
 
     reply = f"{BAN} [1]. Malaysia also mines <b>most</b> of the world's lithium [2][9]."
     answer = answerer_with(corpus_assistant, [reply]).answer(QUESTION, QUESTION, passages).to_dict()
@@ -271,7 +271,7 @@ def test_chat_marks_unsupported_sentences_and_notes(corpus_assistant: Assistant,
 def test_api_stream_carries_sentence_support_with_the_llm(corpus_assistant: Assistant, llm_server) -> None:
     import httpx
 
-    from assistant.api import create_app
+    from assistant.server.api import create_app
     from tests.test_api import sse_events
 
     server, _ = llm_server

@@ -13,14 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.api import create_app, show_quality_tab
 from assistant.config import Settings
 from assistant.evaluation import load_golden
 from assistant.evaluation.metrics import DEFINITIONS
 from assistant.keys import create_key
-from assistant.quality_ui import feedback_rows, latest_report, promote_feedback, summary_html
+from assistant.server.api import create_app, show_quality_tab
 from assistant.service import Assistant
 from assistant.store import Feedback, add_feedback
+from assistant.ui.quality_tab import feedback_rows, latest_report, promote_feedback, summary_html
 from tests.conftest import CHROMIUM_ARGS, LiveServer, require_chromium, two_document_assistant
 
 # A one-question golden set over the two documents of `two_document_assistant`.

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from assistant import cli_common
-from assistant.cli import app
+from assistant.cli import common as cli_common
+from assistant.cli.app import app
 from assistant.config import Settings
 from assistant.index import DataDirHolder, data_dir_lock, read_holder
 from assistant.keys import create_key

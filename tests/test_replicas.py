@@ -18,7 +18,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app as cli_app
+from assistant.cli.app import app as cli_app
 from tests.conftest import free_port
 
 # A Chroma server, the CLI and two servers loading the model: minutes on a loaded machine.

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from assistant.api import AskRequest, FeedbackIn
 from assistant.index import chroma_where
-from assistant.openai_compat import ChatCompletionRequest, split_messages
 from assistant.retrieval import Filters
 from assistant.security import ApiError
+from assistant.server.api import AskRequest, FeedbackIn
+from assistant.server.openai_compat import ChatCompletionRequest, split_messages
 
 # No example database: each run stands on its own, not on what earlier runs stored.
 PROPERTY = settings(

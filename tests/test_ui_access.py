@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.api import create_app
 from assistant.config import Settings
 from assistant.keys import create_key, revoke_key
 from assistant.security import AccessPolicy
+from assistant.server.api import create_app
 from assistant.service import Assistant
 from tests.conftest import CHROMIUM_ARGS, CORPUS, LiveServer, free_port, require_chromium
 

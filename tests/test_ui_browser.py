@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.api import create_app
 from assistant.config import Settings
+from assistant.server.api import create_app
 from assistant.service import Assistant
 from assistant.store import list_feedback
-from assistant.ui import STOPPED, Turn, chat_messages, format_sources, header_html, plain_text
+from assistant.ui.chat import STOPPED, Turn, chat_messages, format_sources, header_html, plain_text
 from tests.conftest import CHROMIUM_ARGS, CORPUS, HOSTILE_DOCUMENT, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -50,6 +50,7 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory):
     )
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("ui-data"),
+        corpus_dir=corpus,  # the golden set is checked against it before a run
         golden_set=golden,
         reports_dir=staff_files / "reports",
         thresholds_file=staff_files / "none.toml",

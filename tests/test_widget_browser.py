@@ -694,9 +694,9 @@ def test_without_a_key_visitors_see_a_plain_message_and_the_console_gets_the_fix
     from starlette.responses import HTMLResponse
     from starlette.routing import Route
 
-    from assistant.api import create_app
     from assistant.config import Settings
     from assistant.keys import create_key
+    from assistant.server.api import create_app
     from assistant.service import Assistant
     from tests.conftest import LiveServer
 

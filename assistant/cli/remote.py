@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from assistant.cli_common import fail
+from assistant.cli.common import fail
 from assistant.config import Settings
 from assistant.index import DataDirHolder, DataDirInUse, SourceInfo, data_dir_lock
 from assistant.retrieval import Filters

@@ -40,7 +40,7 @@ from assistant.store import Feedback, add_feedback
 from assistant.text import is_valid_text
 from assistant.types import public_path
 
-log = logging.getLogger("assistant.api")
+log = logging.getLogger("assistant.server.api")
 
 
 # --- request and response models (they are the OpenAPI schema) ------------------------
@@ -265,7 +265,7 @@ def create_app(
         )
         return {"id": feedback_id}
 
-    from assistant.openai_compat import make_router
+    from assistant.server.openai_compat import make_router
 
     app.include_router(make_router(assistant, caller), prefix="/v1")
     _add_widget_routes(app)
@@ -273,7 +273,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(HostCheckMiddleware, policy=policy)  # type: ignore[arg-type]  # outermost
     if with_ui:
-        from assistant.ui import mount_ui
+        from assistant.ui.chat import mount_ui
 
         app = mount_ui(app, assistant, staff=show_quality_tab(settings, host))
     return app

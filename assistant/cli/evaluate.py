@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from assistant.cli_common import console, errors, fail, open_assistant, state
+from assistant.cli.common import console, errors, fail, open_assistant, state
 from assistant.evaluation import session
 from assistant.evaluation.compare import compare_reports
 from assistant.evaluation.gate import describe

@@ -420,11 +420,11 @@ def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) ->
         with gr.Tab("Chat", elem_id="chat-tab"):
             build_chat(assistant, policy)
         if staff:
-            from assistant.quality_ui import build_quality_tab
+            from assistant.ui.quality_tab import build_quality_tab
 
             with gr.Tab("Quality", elem_id="quality-tab") as quality_tab:
                 build_quality_tab(assistant, quality_tab)
-            from assistant.documents_ui import build_documents_tab
+            from assistant.ui.documents_tab import build_documents_tab
 
             with gr.Tab("Documents", visible=False, elem_id="documents-tab") as documents_tab:
                 build_documents_tab(assistant, policy, blocks, documents_tab)
@@ -586,13 +586,13 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
     policy = getattr(app.state, "policy", None)
     if not isinstance(policy, AccessPolicy):
         raise ValueError(
-            "mount_ui needs an app made by assistant.api.create_app (it holds the access policy)"
+            "mount_ui needs an app made by assistant.server.api.create_app (it holds the access policy)"
         )
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
-    from assistant.api import add_unmatched_routes
+    from assistant.server.api import add_unmatched_routes
 
     css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
     add_unmatched_routes(app)

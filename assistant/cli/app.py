@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task
 from rich.text import Text
 
-from assistant.cli_common import (
+from assistant.cli.common import (
     AssistantGroup,
     console,
     errors,
@@ -26,11 +26,11 @@ from assistant.cli_common import (
     quiet_libraries,
     state,
 )
-from assistant.cli_eval import evaluate, feedback_app
+from assistant.cli.evaluate import evaluate, feedback_app
+from assistant.cli.remote import Reader, open_reader
 from assistant.config import Settings
 from assistant.embeddings import Embedder
 from assistant.index import DataDirError, DropReport, IndexHealth, IngestReport, announce_server, counted
-from assistant.remote import Reader, open_reader
 from assistant.retrieval import UNDATED_NOTE_START, Filters
 from assistant.service import Assistant, InvalidQuestion
 from assistant.types import Answer
@@ -442,7 +442,7 @@ def serve(
     """Start the chat, the JSON and OpenAI-compatible APIs and the widget in one server."""
     import uvicorn
 
-    from assistant.api import create_app
+    from assistant.server.api import create_app
 
     with open_assistant("serve") as assistant:
         assistant.warm_up()

@@ -1,0 +1,1 @@
+"""The command line (`assistant ...`): ingest, ask, sources, delete, serve, eval, keys."""
