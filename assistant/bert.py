@@ -1,14 +1,15 @@
 """A BERT encoder in plain torch, for the embedding models that are one.
 
-all-MiniLM-L6-v2 is a six-layer BERT. Through transformers, loading it cost 4.6 s of a
-fresh process's start-up here, nearly all of it importing transformers' modelling code
-(which pulls in torch.distributed and the hub kernels); the forward pass itself is a
-few matrix products. This module reads the same `model.safetensors` and `tokenizer.json`
-with `safetensors` and `tokenizers` and computes the same hidden states
+all-MiniLM-L6-v2 is a six-layer BERT. Through transformers, loading it cost 5.5 s of a
+fresh process's start-up here (after torch's own import), nearly all of it importing
+transformers and its modelling code (which pulls in torch.distributed and the hub
+kernels); the forward pass itself is a few matrix products. This module reads the same
+`model.safetensors` and `tokenizer.json` with `safetensors` and `tokenizers` and
+computes the same hidden states
 (`tests/test_embeddings_fast.py` compares the vectors with sentence-transformers').
 
 Only the configuration the bundled model uses is accepted (`BertModel`, absolute
-positions, exact GELU); `is_plain_bert` says so, and any other model goes through
+positions, exact GELU); `read_config` says so, and any other model goes through
 transformers.
 """
 

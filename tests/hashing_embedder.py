@@ -39,7 +39,7 @@ class HashingEmbedder:
     def _vector(text: str) -> list[float]:
         vector = np.zeros(DIMENSION)
         for term in terms(text) or [text.strip().lower() or "empty"]:
-            digest = hashlib.md5(term.encode("utf-8")).digest()  # noqa: S324 (not for security)
+            digest = hashlib.md5(term.encode("utf-8"), usedforsecurity=False).digest()
             bucket = int.from_bytes(digest[:4], "little") % DIMENSION
             vector[bucket] += 1.0 if digest[4] % 2 else -1.0
         norm = np.linalg.norm(vector)

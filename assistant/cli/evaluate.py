@@ -50,8 +50,8 @@ def evaluate(
         calibrate_command([golden] if golden else settings.fit_sets)
         return
     golden = golden or settings.golden_set
-    items = validated_golden(golden, settings.corpus_dir)
     if check:
+        items = validated_golden(golden, settings.corpus_dir)
         console.print(f"{golden}: {len(items)} questions, no problems found.")
         return
     with open_assistant("eval") as assistant:
