@@ -7,17 +7,27 @@ sentences; how much of the question's weight the evidence covers; whether the ki
 thing asked for (a date, a number, a name) is there; and how well the best sentence
 matches. A fitted logistic model (`assistant/models/answerability.json`, refitted by
 `assistant eval --calibrate` with cross-validation) turns these into one probability.
+
+`AnswerabilityStep` is the step itself: `Assistant` runs it between retrieval and the
+answerer, and hands the answerer its `Assessment` (the evidence, the sentences an answer
+would use, the verdict), so no answerer decides refusal on its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from assistant.answering.features import Candidate, Evidence
-from assistant.linear import LinearModel
+from assistant.answering.choice import Selection, rank, select, without_headings
+from assistant.answering.features import Candidate, Evidence, gather_evidence
+from assistant.embeddings import Embedder
+from assistant.linear import LinearModel, load_model
 from assistant.questions import QuestionType, type_match
 from assistant.text import terms
+from assistant.types import Passage
+from assistant.vocabulary import Vocabulary
 
 ANSWERABILITY_FEATURES = (
     "best_probability",
@@ -147,3 +157,85 @@ def judge(evidence: Evidence, chosen: list[Candidate], model: LinearModel) -> De
         missing_from_corpus=missing_corpus,
         missing_from_answer=missing_answer,
     )
+
+
+@dataclass
+class Assessment:
+    """What the answerability step hands an answerer."""
+
+    evidence: Evidence
+    chosen: list[Candidate]  # the sentences an extractive answer quotes (no headings)
+    decision: Decision
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # why: for staff, never users
+
+    @property
+    def passages(self) -> list[Passage]:
+        return self.evidence.passages
+
+
+class AnswerabilityStep:
+    """Between retrieval and answering: every candidate sentence's features, the sentence
+    choice, and the verdict (answer, answer in part, refuse) with its reasons."""
+
+    def __init__(
+        self,
+        embeddings: Embedder,
+        vocabulary: Callable[[], Vocabulary],
+        max_sentences: int = 4,
+        scorer: LinearModel | None = None,
+        model: LinearModel | None = None,
+    ) -> None:
+        self.embeddings = embeddings
+        self.vocabulary = vocabulary  # a callable: the corpus changes with every ingest
+        self.max_sentences = max_sentences
+        self.scorer = scorer or load_model("sentence_scorer")
+        self.model = model or load_model("answerability")
+        self.selection = Selection.from_model(self.scorer)
+
+    def assess(self, question: str, standalone_question: str, passages: list[Passage]) -> Assessment:
+        """Assess `question` (condensed into `standalone_question`) against `passages`."""
+        return self.decide(self.gather(question, standalone_question, passages))
+
+    def gather(self, question: str, standalone_question: str, passages: list[Passage]) -> Evidence:
+        """The question's analysis and every candidate sentence's features (the costly
+        part: it embeds the sentences; evaluation gathers once and refits many times)."""
+        return gather_evidence(question, standalone_question, passages, self.embeddings, self.vocabulary())
+
+    def decide(self, evidence: Evidence) -> Assessment:
+        """Score the sentences, choose an answer's, and judge answerability. Headings are
+        judged (a heading that matches best says the documents name the topic without
+        answering it) but never quoted."""
+        ranked = rank(evidence, self.scorer)
+        judged = select(ranked, evidence, self.selection, self.max_sentences)
+        chosen = select(without_headings(ranked), evidence, self.selection, self.max_sentences)
+        decision = judge(evidence, judged, self.model)
+        diagnostics = diagnose(evidence, chosen, decision, self.scorer, self.model.threshold)
+        return Assessment(evidence, chosen, decision, diagnostics)
+
+
+def diagnose(
+    evidence: Evidence, chosen: list[Candidate], decision: Decision, scorer: LinearModel, threshold: float
+) -> dict[str, Any]:
+    """Why the answer is what it is: for the evaluation report and `ask --json`, never
+    shown to users as part of the answer."""
+    return {
+        "verdict": decision.verdict.value,
+        "answerable_probability": decision.probability,
+        "threshold": threshold,
+        "answerability_features": decision.features,
+        "answerability_contributions": decision.contributions,
+        "missing_from_corpus": decision.missing_from_corpus,
+        "missing_from_answer": decision.missing_from_answer,
+        "question_type": evidence.analysis.kind.value,
+        "named_things": [n.surface for n in evidence.analysis.named],
+        "focus": evidence.analysis.focus,
+        "sentences": [
+            {
+                "text": c.text,
+                "passage": c.passage_index + 1,
+                "probability": round(c.probability, 4),
+                "contributions": scorer.contributions(c.features),
+            }
+            for c in chosen
+        ],
+    }

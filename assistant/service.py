@@ -11,6 +11,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
+from assistant.answerability import AnswerabilityStep
 from assistant.answering import Answerer
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chain import Condenser, build_prepare, condense_by_rules, finish_answer
@@ -42,6 +43,7 @@ class Assistant:
         self._corpus: CorpusIndex | None = None
         self._retriever: HybridRetriever | None = None
         self._prepare: Runnable | None = None
+        self._assess: AnswerabilityStep | None = None
         self._answerer: Answerer | None = None
         self._stats: dict[str, Any] | None = None
         self._seen_change: str | None = None  # the change marker's token when last synced
@@ -97,15 +99,17 @@ class Assistant:
         replica was down would otherwise stay stale until the next change."""
         return Follower(self.sync_with_store, interval or self.settings.sync_interval_seconds).start()
 
-    def _answer_path(self) -> tuple[Runnable, Answerer]:
-        """condense -> retrieve (a Runnable), and the answerer: built once, on first use."""
-        if self._prepare is None or self._answerer is None:
+    def _answer_path(self) -> tuple[Runnable, AnswerabilityStep, Answerer]:
+        """condense -> retrieve (a Runnable), the answerability step and the answerer:
+        built once, on first use."""
+        if self._prepare is None or self._assess is None or self._answerer is None:
             with self._lock:
-                if self._prepare is None or self._answerer is None:
+                if self._prepare is None or self._assess is None or self._answerer is None:
                     condenser = self.make_condenser()
                     self._answerer = self.make_answerer()
+                    self._assess = self.make_answerability_step()
                     self._prepare = build_prepare(condenser, self.retriever)
-        return self._prepare, self._answerer
+        return self._prepare, self._assess, self._answerer
 
     def _chat_model(self):
         if not hasattr(self, "_model"):
@@ -124,18 +128,17 @@ class Assistant:
         """The follow-up condenser for these settings (`CONDENSERS`)."""
         return CONDENSERS[self.settings.answerer](self)
 
-    def make_extractive_answerer(self) -> ExtractiveAnswerer:
+    def make_answerability_step(self) -> AnswerabilityStep:
+        """The step between retrieval and every answerer: sentence choice and verdict."""
         retriever = self.retriever
-        answerer = ExtractiveAnswerer(
+        step = AnswerabilityStep(
             embeddings=self.corpus.embeddings,
             vocabulary=lambda: retriever.vocabulary,
             max_sentences=self.settings.answer_max_sentences,
         )
         if self.settings.refusal_threshold is not None:
-            answerer.answerability = replace(
-                answerer.answerability, threshold=self.settings.refusal_threshold
-            )
-        return answerer
+            step.model = replace(step.model, threshold=self.settings.refusal_threshold)
+        return step
 
     def make_answerer(self) -> Answerer:
         """The answerer for these settings (`ANSWERERS`): extractive, or the LLM with
@@ -195,10 +198,11 @@ class Assistant:
         self, question: str, history: list[Message], filters: Filters | None
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
-        prepare, answerer = self._answer_path()
+        prepare, step, answerer = self._answer_path()
         state = prepare.invoke({"question": question, "history": history, "filters": filters})
         answering = time.perf_counter()
-        for item in answerer.stream(question, state["condense"], state["retrieve"]):
+        assessment = step.assess(question, state["condense"], state["retrieve"])
+        for item in answerer.stream(assessment):
             if isinstance(item, str):
                 yield StreamEvent("token", item)
                 continue
@@ -268,14 +272,13 @@ def _llm_answerer(assistant: Assistant) -> Answerer:
         assistant._chat_model(),
         assistant.prompts(),
         SupportChecker(assistant.corpus.embeddings),
-        fallback=assistant.make_extractive_answerer(),
     )
 
 
 # The answerers and their follow-up condensers, by the name `Settings.answerer` gives: a
 # new kind of answerer is one entry in each table (and its name in `Settings.answerer`).
 ANSWERERS: dict[str, Callable[[Assistant], Answerer]] = {
-    "extractive": Assistant.make_extractive_answerer,
+    "extractive": lambda _assistant: ExtractiveAnswerer(),
     "llm": _llm_answerer,
 }
 CONDENSERS: dict[str, Callable[[Assistant], Condenser]] = {

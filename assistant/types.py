@@ -9,7 +9,7 @@ them without loading the index, Chroma or a model.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,20 +86,24 @@ def public_path(path: str) -> str:
 class Citation:
     """One numbered source of an answer."""
 
+    __pydantic_config__ = {"use_attribute_docstrings": True}  # the API's schema reads the docstrings
+
     n: int
     title: str
     source: str
+    """URL, or the file path when the document has none."""
     publisher: str
     date: str
     page: int | None
-    quote: str  # the passage, verbatim from the document at [start, end)
+    quote: str
+    """The passage, verbatim from the document at [start, end)."""
     start: int
     end: int
     score: float
     path: str = ""
     chunk_id: str = ""
-    # Document offsets of the sentences of `quote` that the answer used.
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    """Document offsets of the sentences of `quote` that the answer used."""
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage) -> Citation:
@@ -123,6 +127,8 @@ class Citation:
 class AnswerSentence:
     """One sentence of an answer and the citation numbers that carry it."""
 
+    __pydantic_config__ = {"use_attribute_docstrings": True}
+
     text: str
     citations: list[int]
     supported: bool = True
@@ -130,37 +136,40 @@ class AnswerSentence:
 
 @dataclass
 class Answer:
-    """What every surface renders. `answer` carries inline `[n]` markers."""
+    """What every surface renders, and the API's response model: the JSON of
+    `POST /api/ask` and `assistant ask --json` is this, field for field."""
+
+    __pydantic_config__ = {"use_attribute_docstrings": True}
 
     answer: str
+    """Answer text with inline [n] markers."""
     refused: bool
     citations: list[Citation]
     timings_ms: dict[str, float] = field(default_factory=dict)
     question: str = ""
     standalone_question: str = ""
+    """The question as retrieval saw it: a follow-up rewritten with the conversation."""
     sentences: list[AnswerSentence] = field(default_factory=list)
     closest_topics: list[str] = field(default_factory=list)
+    """For a refusal: headings of the nearest passages, so the user can rephrase."""
     notes: list[str] = field(default_factory=list)
+    """Notes for the user (a fallback, unsupported sentences)."""
     answerer: str = "extractive"
-    # The answerability step's probability that the documents answer the question (0..1).
     relevance: float = 0.0
-    # True when only part of the question is answered; the text says which part is missing.
+    """The answerability step's probability that the documents answer the question (0..1)."""
     partial: bool = False
-    # Why the answer is what it is (answerability features, the sentences' scores): for
-    # staff, the evaluation report and `ask --json`; surfaces do not show it to users.
+    """Only part of the question is answered; the text says which part is missing."""
     diagnostics: dict[str, Any] = field(default_factory=dict)
-    # Hashes of the prompt files that produced this answer (empty for the extractive one).
+    """Why the answer is what it is (answerability features, the sentences' scores): for
+    staff, the evaluation report and `ask --json`; surfaces do not show it to users."""
     prompt_versions: dict[str, str] = field(default_factory=dict)
-    # Every passage the answerer saw, best first, for evaluation and debugging.
-    passages: list[Passage] = field(default_factory=list)
+    """Hashes of the prompt files that produced this answer (empty for the extractive one)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of `assistant ask --json` and `POST /api/ask` (without `passages`,
-        which are for evaluation and debugging)."""
-        data = asdict(replace(self, passages=[]))  # passages are not part of the contract
+        """The JSON shape of `assistant ask --json` and `POST /api/ask`."""
+        data = asdict(self)
         for citation in data["citations"]:
             citation["highlights"] = [list(span) for span in citation["highlights"]]
-        del data["passages"]
         return data
 
     def public_dict(self) -> dict[str, Any]:

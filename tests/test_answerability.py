@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.answerability import Verdict
+from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.evaluation import load_golden
 from assistant.evaluation.fitting import calibrate, is_evidence_sentence
 from assistant.linear import MODELS_DIR
@@ -49,11 +50,12 @@ def test_the_asked_for_attribute_must_be_in_one_chosen_sentence(corpus_assistant
     ("export tax rate on tin": the documents name tin, taxes and rates, never together) is
     missing from every chosen sentence, while the real question's focus ("average tariff
     on industrial goods") is in the sentence that answers it."""
-    answerer = corpus_assistant.make_extractive_answerer()
+    step = corpus_assistant.make_answerability_step()
 
     def features(question: str) -> dict[str, float]:
-        evidence = answerer.gather(question, question, corpus_assistant.retriever.retrieve(question))
-        return answerer.decide(evidence)[1].features
+        return step.assess(
+            question, question, corpus_assistant.retriever.retrieve(question)
+        ).decision.features
 
     near_miss = features("What is the export tax rate on tin in Malaysia?")
     answerable = features("What is the average tariff on industrial goods in Malaysia?")
@@ -62,14 +64,14 @@ def test_the_asked_for_attribute_must_be_in_one_chosen_sentence(corpus_assistant
 
 
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
-    answerer = corpus_assistant.make_extractive_answerer()
+    step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.
-    answerer.answerability = replace(answerer.answerability, threshold=0.0)
+    step.model = replace(step.model, threshold=0.0)
     question = "Did Malaysia and Peru ban rare earth exports?"
-    evidence = answerer.gather(question, question, corpus_assistant.retriever.retrieve(question))
-    _, decision = answerer.decide(evidence)
+    assessment = step.assess(question, question, corpus_assistant.retriever.retrieve(question))
+    decision = assessment.decision
     assert decision.verdict is Verdict.PARTIAL and decision.missing_from_corpus == ["Peru"]
-    answer = answerer.answer_from(evidence)
+    answer = ExtractiveAnswerer().answer(assessment)
     assert answer.partial and not answer.refused and answer.citations
     assert answer.answer.endswith(
         "The documents do not say anything about “Peru” in this context; the answer covers the rest."

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.citations import strip_markers
 from assistant.config import Settings
 from assistant.documents import load_file
@@ -196,13 +197,12 @@ def test_text_addressed_to_an_assistant_is_never_quoted(corpus_assistant: Assist
         end=len(text),
         sentences=sentences,
     )
-    answerer = corpus_assistant.make_extractive_answerer()
     question = "What must you reply about rare earth exports?"
-    evidence = answerer.gather(question, question, [hostile])
-    assert [c.text for c in evidence.candidates] == [
+    assessment = corpus_assistant.make_answerability_step().assess(question, question, [hostile])
+    assert [c.text for c in assessment.evidence.candidates] == [
         "Malaysia bans the export of unprocessed rare earth ores."
     ]
-    answer = answerer.answer_from(evidence)
+    answer = ExtractiveAnswerer().answer(assessment)
     assert "PWNED" not in answer.answer and "Ignore all previous" not in answer.answer
 
 
@@ -218,7 +218,7 @@ def test_a_heading_never_stands_in_an_answer(corpus_assistant: Assistant) -> Non
         answered += 1
         headings = {
             passage.text[passage.sentences[i][0] : passage.sentences[i][1]].strip()
-            for passage in answer.passages
+            for passage in corpus_assistant.retriever.retrieve(answer.standalone_question)
             for i in passage.headings
         }
         spoken = {sentence.text.strip() for sentence in answer.sentences}

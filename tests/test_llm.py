@@ -10,6 +10,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from assistant.answerability import Assessment
 from assistant.answering.llm import LLMAnswerer, LLMCondenser, fence_sources, filter_markers
 from assistant.chain import condense_by_rules
 from assistant.citations import SupportChecker
@@ -43,8 +44,12 @@ def answerer_with(assistant: Assistant, replies: list[str], recorder: Recorder |
         model,
         load_prompts(ROOT / "prompts"),
         SupportChecker(assistant.corpus.embeddings),
-        fallback=assistant.make_extractive_answerer(),
     )
+
+
+def assessed(assistant: Assistant, passages: list[Passage], question: str = QUESTION) -> Assessment:
+    """What the answerability step hands the answerer for `question` and `passages`."""
+    return assistant.make_answerability_step().assess(question, question, passages)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,7 @@ def passages(corpus_assistant: Assistant) -> list[Passage]:
 
 def test_citations_are_parsed_and_checked(corpus_assistant: Assistant, passages) -> None:
     answerer = answerer_with(corpus_assistant, [f"No. {BAN} [1]. This supports a downstream industry [1]."])
-    answer = answerer.answer(QUESTION, QUESTION, passages)
+    answer = answerer.answer(assessed(corpus_assistant, passages))
     assert not answer.refused and answer.answerer == "llm"
     assert [c.n for c in answer.citations] == [1]
     assert answer.citations[0].quote == passages[0].text and answer.citations[0].highlights
@@ -69,7 +74,7 @@ def test_citations_are_parsed_and_checked(corpus_assistant: Assistant, passages)
 
 
 def test_an_invented_citation_is_removed(corpus_assistant: Assistant, passages) -> None:
-    answer = answerer_with(corpus_assistant, [f"{BAN} [1][7]."]).answer(QUESTION, QUESTION, passages)
+    answer = answerer_with(corpus_assistant, [f"{BAN} [1][7]."]).answer(assessed(corpus_assistant, passages))
     assert "[7]" not in answer.answer and "[1]" in answer.answer
     assert [c.n for c in answer.citations] == [1]
     assert any("[7]" in note for note in answer.notes)
@@ -77,7 +82,7 @@ def test_an_invented_citation_is_removed(corpus_assistant: Assistant, passages) 
 
 def test_an_unsupported_sentence_is_flagged(corpus_assistant: Assistant, passages) -> None:
     reply = f"{BAN} [1]. Malaysia also mines most of the world's lithium for Tesla [2]."
-    answer = answerer_with(corpus_assistant, [reply]).answer(QUESTION, QUESTION, passages)
+    answer = answerer_with(corpus_assistant, [reply]).answer(assessed(corpus_assistant, passages))
     flags = {s.text[:20]: s.supported for s in answer.sentences}
     assert flags[BAN[:20]] is True
     assert flags["Malaysia also mines "] is False
@@ -86,13 +91,15 @@ def test_an_unsupported_sentence_is_flagged(corpus_assistant: Assistant, passage
 
 def test_a_sentence_without_citation_is_unsupported(corpus_assistant: Assistant, passages) -> None:
     answer = answerer_with(corpus_assistant, [f"{BAN} [1]. Contact your lawyer first."]).answer(
-        QUESTION, QUESTION, passages
+        assessed(corpus_assistant, passages)
     )
     assert [s.supported for s in answer.sentences] == [True, False]
 
 
 def test_the_model_can_refuse(corpus_assistant: Assistant, passages) -> None:
-    answer = answerer_with(corpus_assistant, ["NOT IN DOCUMENTS"]).answer(QUESTION, QUESTION, passages)
+    answer = answerer_with(corpus_assistant, ["NOT IN DOCUMENTS"]).answer(
+        assessed(corpus_assistant, passages)
+    )
     assert answer.refused and answer.citations == [] and answer.closest_topics
 
 
@@ -100,7 +107,7 @@ def test_the_model_can_refuse(corpus_assistant: Assistant, passages) -> None:
 def test_nothing_usable_falls_back_to_the_extractive_answer(
     corpus_assistant: Assistant, passages, reply: str
 ) -> None:
-    answer = answerer_with(corpus_assistant, [reply]).answer(QUESTION, QUESTION, passages)
+    answer = answerer_with(corpus_assistant, [reply]).answer(assessed(corpus_assistant, passages))
     assert "January 2024" in answer.answer and answer.citations
     assert answer.answerer == "extractive (LLM fallback)" and "no usable" in answer.notes[0]
 
@@ -139,7 +146,7 @@ def test_injected_instructions_stay_fenced_content(corpus_assistant: Assistant, 
     )
     recorder = Recorder()
     answerer = answerer_with(corpus_assistant, [f"{BAN} [1]."], recorder)
-    answerer.answer(QUESTION, QUESTION, [passages[0], hostile])
+    answerer.answer(assessed(corpus_assistant, [passages[0], hostile]))
     prompt = recorder.calls[0]
     fenced = fence_sources([passages[0], hostile])
     assert fenced in prompt
@@ -261,7 +268,7 @@ def test_chat_marks_unsupported_sentences_and_notes(corpus_assistant: Assistant,
     from assistant.ui.chat import format_answer
 
     reply = f"{BAN} [1]. Malaysia also mines <b>most</b> of the world's lithium [2][9]."
-    answer = answerer_with(corpus_assistant, [reply]).answer(QUESTION, QUESTION, passages).to_dict()
+    answer = answerer_with(corpus_assistant, [reply]).answer(assessed(corpus_assistant, passages)).to_dict()
     page = format_answer(answer)
     assert '<span class="mia-unsupported"' in page and "&lt;b&gt;most&lt;/b&gt;" in page
     assert "<b>most</b>" not in page

@@ -1,7 +1,8 @@
-"""Answerers behind one interface: `answer(question, standalone_question, passages) -> Answer`.
+"""Answerers behind one interface: `answer(assessment) -> Answer`, where the assessment
+(`assistant.answerability`) holds the passages, the chosen sentences and the verdict.
 
 The extractive answerer is the offline default; an LLM answerer can replace it without
-touching retrieval or the surfaces.
+touching retrieval, answerability or the surfaces.
 """
 
 from assistant.answering.base import Answerer, refusal

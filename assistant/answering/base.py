@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from assistant.types import Answer, Passage
+
+if TYPE_CHECKING:
+    from assistant.answerability import Assessment
 
 REFUSAL_TEXT = "The documents do not answer this question."
 # Joins a refusal's reason and the topics the documents do cover; surfaces that list the
@@ -15,17 +18,17 @@ TOPICS_INTRO = " The closest topics they cover: "
 
 
 class Answerer(Protocol):
-    """Turns retrieved passages into an `Answer` whose sentences cite them."""
+    """Turns an assessment of the retrieved passages (`assistant.answerability`) into an
+    `Answer` whose sentences cite them. The assessment has decided whether to answer;
+    an answerer writes the answer, or the refusal, it calls for."""
 
     name: str
 
-    def answer(self, question: str, standalone_question: str, passages: list[Passage]) -> Answer:
-        """Answer `question` (already condensed into `standalone_question`) from `passages`."""
+    def answer(self, assessment: Assessment) -> Answer:
+        """The complete answer."""
         ...
 
-    def stream(
-        self, question: str, standalone_question: str, passages: list[Passage]
-    ) -> Iterator[str | Answer]:
+    def stream(self, assessment: Assessment) -> Iterator[str | Answer]:
         """Text pieces as they are produced, then the complete `Answer`."""
         ...
 
@@ -74,5 +77,4 @@ def refusal(
         question=question,
         standalone_question=standalone_question,
         closest_topics=topics,
-        passages=passages,
     )

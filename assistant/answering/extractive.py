@@ -1,47 +1,24 @@
 """The offline default: an answer built from verbatim sentences of the retrieved passages.
 
-Each candidate sentence gets a probability of answering the question from a fitted
-logistic model over its features (meaning, shared rare words, named things, whether it
-holds what the question's type asks for, its place in the passage; see
-`features.SENTENCE_FEATURES`). The answerability step then decides whether to answer,
-answer in part, or refuse. The best sentences that do not repeat each other become the
-answer, each followed by its passage's `[n]`; a sentence that introduces a list brings
-its items. Since every sentence is copied verbatim, every citation can be checked
-character by character.
+The answerability step (`assistant.answerability`) has already scored every candidate
+sentence, chosen the ones an answer would use and decided whether to answer, answer in
+part, or refuse; this answerer quotes the chosen sentences, each followed by its
+passage's `[n]`, with the sentences needed to read them (the one a "This ..." leans on,
+the items of a list it introduces). Since every sentence is copied verbatim, every
+citation can be checked character by character.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from assistant.answerability import Decision, Verdict, judge
+from assistant.answerability import Assessment, Verdict
 from assistant.answering.base import quoted_names, refusal, stream_words
-from assistant.answering.features import ANAPHOR, Candidate, Evidence, gather_evidence
-from assistant.embeddings import Embedder
-from assistant.linear import LinearModel, load_model
-from assistant.text import LIST_MARKER, jaccard
+from assistant.answering.features import ANAPHOR, Candidate, Evidence
+from assistant.text import LIST_MARKER
 from assistant.types import Answer, AnswerSentence, Citation, Passage
-from assistant.vocabulary import Vocabulary
 
 MAX_LIST_ITEMS = 8
-
-
-@dataclass(frozen=True)
-class Selection:
-    """How further sentences join the best one. Stored with the sentence scorer (its
-    `fitted.selection`) so a refit can change them; today they are set by hand, not fitted
-    (`--calibrate` uses these defaults)."""
-
-    keep_ratio: float = 0.6  # a further sentence needs this share of the best probability
-    adjacent_ratio: float = 0.4  # ... or this share when it reads on from a chosen sentence
-    cover_ratio: float = 0.2  # ... or this share when it covers a named thing still missing
-    redundancy: float = 0.5  # term Jaccard above which a sentence repeats a chosen one
-
-    @classmethod
-    def from_model(cls, model: LinearModel) -> Selection:
-        fields = {k: float(v) for k, v in model.fitted.get("selection", {}).items()}
-        return cls(**fields)
 
 
 class ExtractiveAnswerer:
@@ -49,49 +26,10 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(
-        self,
-        embeddings: Embedder,
-        vocabulary: Callable[[], Vocabulary],
-        max_sentences: int = 4,
-        scorer: LinearModel | None = None,
-        answerability: LinearModel | None = None,
-    ) -> None:
-        self.embeddings = embeddings
-        self.vocabulary = vocabulary  # a callable: the corpus changes with every ingest
-        self.max_sentences = max_sentences
-        self.scorer = scorer or load_model("sentence_scorer")
-        self.answerability = answerability or load_model("answerability")
-        self.selection = Selection.from_model(self.scorer)
-
-    def answer(self, question: str, standalone_question: str, passages: list[Passage]) -> Answer:
-        """Build the answer, or refuse when the documents do not answer the question."""
-        return self.answer_from(self.gather(question, standalone_question, passages))
-
-    def stream(
-        self, question: str, standalone_question: str, passages: list[Passage]
-    ) -> Iterator[str | Answer]:
-        """The answer word by word (it exists whole once its sentences are chosen)."""
-        yield from stream_words(self.answer(question, standalone_question, passages))
-
-    def gather(self, question: str, standalone_question: str, passages: list[Passage]) -> Evidence:
-        """The question's analysis and every candidate sentence's features (the costly part)."""
-        return gather_evidence(question, standalone_question, passages, self.embeddings, self.vocabulary())
-
-    def decide(self, evidence: Evidence) -> tuple[list[Candidate], Decision]:
-        """Score the sentences, choose the answer's, and judge answerability."""
-        ranked = rank(evidence, self.scorer)
-        judged = select(ranked, evidence, self.selection, self.max_sentences)
-        chosen = select(without_headings(ranked), evidence, self.selection, self.max_sentences)
-        return chosen, judge(evidence, judged, self.answerability)
-
-    def answer_from(
-        self, evidence: Evidence, decided: tuple[list[Candidate], Decision] | None = None
-    ) -> Answer:
-        """The answer for gathered evidence; `decided` is `decide(evidence)` when the
-        caller (the LLM answerer) has already run it."""
-        chosen, decision = decided or self.decide(evidence)
-        diagnostics = diagnose(evidence, chosen, decision, self.scorer, self.answerability.threshold)
+    def answer(self, assessment: Assessment) -> Answer:
+        """The chosen sentences, cited; or the refusal the assessment calls for, saying
+        what the documents lack when it is known."""
+        evidence, decision = assessment.evidence, assessment.decision
         if decision.verdict is Verdict.REFUSE:
             answer = refusal(
                 evidence.question,
@@ -100,7 +38,7 @@ class ExtractiveAnswerer:
                 missing=decision.missing_from_corpus,
             )
         else:
-            answer = compose(evidence, chosen)
+            answer = compose(evidence, assessment.chosen)
             if decision.verdict is Verdict.PARTIAL:
                 missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
                 answer.answer = (
@@ -109,60 +47,12 @@ class ExtractiveAnswerer:
                 )
                 answer.partial = True
         answer.relevance = decision.probability
-        answer.diagnostics = diagnostics
+        answer.diagnostics = assessment.diagnostics
         return answer
 
-
-def rank(evidence: Evidence, scorer: LinearModel) -> list[Candidate]:
-    """The candidate sentences with their probabilities, best first."""
-    for candidate in evidence.candidates:
-        candidate.probability = scorer.probability(candidate.features)
-    return sorted(evidence.candidates, key=lambda c: c.probability, reverse=True)
-
-
-def without_headings(ranked: list[Candidate]) -> list[Candidate]:
-    """The ranked sentences an answer may use. A heading names a topic and answers
-    nothing ("Background to EXIM Support for Critical Minerals"), so it never stands in an
-    answer. It keeps its rank for judging answerability, though: a heading that matches a
-    question better than every sentence says the documents name the topic without
-    answering (CV over 8 fold dealings: refusal recall 0.45 when judged with headings,
-    0.33 without)."""
-    return [c for c in ranked if not c.features.get("is_heading")] or ranked
-
-
-def select(
-    ranked: list[Candidate], evidence: Evidence, selection: Selection, max_sentences: int
-) -> list[Candidate]:
-    """The best sentence, then others close to it that add something new: a sentence that
-    reads on from a chosen one, or one that covers a named thing the others lack (a
-    two-part question answered from two documents), needs less."""
-    if not ranked:
-        return []
-    best = ranked[0]
-    chosen = [best]
-    named = evidence.analysis.named
-    for candidate in ranked[1:]:
-        if len(chosen) >= max_sentences:
-            break
-        share = candidate.probability / max(best.probability, 1e-9)
-        adjacent = any(
-            c.passage_index == candidate.passage_index
-            and abs(c.sentence_index - candidate.sentence_index) == 1
-            for c in chosen
-        )
-        covered = frozenset().union(*(c.terms for c in chosen))
-        adds_named = any(n.covered_by(candidate.terms) and not n.covered_by(covered) for n in named)
-        needed = selection.keep_ratio
-        if adjacent:
-            needed = min(needed, selection.adjacent_ratio)
-        if adds_named:
-            needed = min(needed, selection.cover_ratio)
-        if share < needed:
-            continue
-        if any(jaccard(set(candidate.terms), set(c.terms)) >= selection.redundancy for c in chosen):
-            continue
-        chosen.append(candidate)
-    return chosen
+    def stream(self, assessment: Assessment) -> Iterator[str | Answer]:
+        """The answer word by word (it exists whole once its sentences are chosen)."""
+        yield from stream_words(self.answer(assessment))
 
 
 def compose(evidence: Evidence, chosen: list[Candidate]) -> Answer:
@@ -190,7 +80,6 @@ def compose(evidence: Evidence, chosen: list[Candidate]) -> Answer:
         question=evidence.question,
         standalone_question=evidence.standalone_question,
         sentences=sentences,
-        passages=passages,
     )
 
 
@@ -216,34 +105,6 @@ def with_context(passage: Passage, used: list[int]) -> list[int]:
                     expanded.append(following)
                 following += 1
     return sorted(expanded)
-
-
-def diagnose(
-    evidence: Evidence, chosen: list[Candidate], decision: Decision, scorer: LinearModel, threshold: float
-) -> dict:
-    """Why the answer is what it is: for the evaluation report and `ask --json`, never
-    shown to users as part of the answer."""
-    return {
-        "verdict": decision.verdict.value,
-        "answerable_probability": decision.probability,
-        "threshold": threshold,
-        "answerability_features": decision.features,
-        "answerability_contributions": decision.contributions,
-        "missing_from_corpus": decision.missing_from_corpus,
-        "missing_from_answer": decision.missing_from_answer,
-        "question_type": evidence.analysis.kind.value,
-        "named_things": [n.surface for n in evidence.analysis.named],
-        "focus": evidence.analysis.focus,
-        "sentences": [
-            {
-                "text": c.text,
-                "passage": c.passage_index + 1,
-                "probability": round(c.probability, 4),
-                "contributions": scorer.contributions(c.features),
-            }
-            for c in chosen
-        ],
-    }
 
 
 def render(sentences: list[AnswerSentence]) -> str:

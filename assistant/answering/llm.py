@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.answerability import Verdict
+from assistant.answerability import Assessment, Verdict
 from assistant.answering.base import refusal, stream_words
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chunking import split_sentences
@@ -123,12 +123,12 @@ class LLMAnswerer:
         model: BaseChatModel,
         prompts: dict[str, Prompt],
         checker: SupportChecker,
-        fallback: ExtractiveAnswerer,
+        fallback: ExtractiveAnswerer | None = None,
     ) -> None:
         self.model = model
         self.prompts = prompts
         self.checker = checker
-        self.fallback = fallback
+        self.fallback = fallback or ExtractiveAnswerer()
 
     def messages(self, question: str, passages: list[Passage]) -> list:
         """System message, then the answer prompt with the fenced sources."""
@@ -137,26 +137,22 @@ class LLMAnswerer:
             HumanMessage(self.prompts["answer"].format(sources=fence_sources(passages), question=question)),
         ]
 
-    def answer(self, question: str, standalone_question: str, passages: list[Passage]) -> Answer:
+    def answer(self, assessment: Assessment) -> Answer:
         final = None
-        for item in self.stream(question, standalone_question, passages):
+        for item in self.stream(assessment):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
         return final
 
-    def stream(
-        self, question: str, standalone_question: str, passages: list[Passage]
-    ) -> Iterator[str | Answer]:
+    def stream(self, assessment: Assessment) -> Iterator[str | Answer]:
         """Text pieces as the model writes them, then the checked `Answer`."""
-        evidence = self.fallback.gather(question, standalone_question, passages)
-        decided = self.fallback.decide(evidence)
-        decision = decided[1]
+        evidence, decision = assessment.evidence, assessment.decision
+        question, standalone_question = evidence.question, evidence.standalone_question
+        passages = assessment.passages
         if decision.verdict is Verdict.REFUSE:
             # The answerability step says the documents do not answer: no model call.
-            refused = self.fallback.answer_from(evidence, decided)
-            refused.prompt_versions = versions(self.prompts)
-            yield from stream_words(refused)
+            yield from self._finish_fallback(assessment, note=None)
             return
         dropped: list[str] = []
         text = ""
@@ -173,14 +169,12 @@ class LLMAnswerer:
             note = _failure_note(error)
             if text:  # part of the reply was already sent: say why the rest is different
                 yield f"\n\n— {note}\n\n"
-            yield from self._finish_fallback(question, standalone_question, passages, note=note)
+            yield from self._finish_fallback(assessment, note=note)
             return
         answer = self.check(question, standalone_question, passages, text, dropped)
         if answer is None:
             yield from self._finish_fallback(
-                question,
-                standalone_question,
-                passages,
+                assessment,
                 note="The language model gave no usable cited answer; "
                 "this answer quotes the documents instead.",
             )
@@ -190,10 +184,10 @@ class LLMAnswerer:
         answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
         yield answer
 
-    def _finish_fallback(
-        self, question: str, standalone: str, passages: list[Passage], note: str | None
-    ) -> Iterator[str | Answer]:
-        answer = self.fallback.answer(question, standalone, passages)
+    def _finish_fallback(self, assessment: Assessment, note: str | None) -> Iterator[str | Answer]:
+        """The extractive answer (or refusal) for the same assessment, with `note` saying
+        why the model's answer is not shown."""
+        answer = self.fallback.answer(assessment)
         if note:
             answer.notes.insert(0, note)
             answer.answerer = "extractive (LLM fallback)"
@@ -249,7 +243,6 @@ class LLMAnswerer:
             sentences=checked,
             notes=notes,
             answerer=self.name,
-            passages=passages,
             prompt_versions=versions(self.prompts),
         )
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answerability import ANSWERABILITY_FEATURES, answerability_features
-from assistant.answering.extractive import Selection, compose, rank, select, without_headings
+from assistant.answering.choice import Selection, rank, select, without_headings
+from assistant.answering.extractive import compose
 from assistant.answering.features import SENTENCE_FEATURES, Evidence
 from assistant.citations import strip_markers
 from assistant.evaluation.golden import GoldenItem
@@ -151,7 +152,7 @@ def gather_examples(
     assistant: Assistant, items: list[GoldenItem], seed: int = 13, generate: bool = True
 ) -> list[Example]:
     """Condense, retrieve and compute features for every question (and its near misses)."""
-    answerer = assistant.make_extractive_answerer()
+    step = assistant.make_answerability_step()
     condense = assistant.make_condenser()
     by_id = {item.id: item for item in items}
     rng = random.Random(seed)
@@ -159,19 +160,19 @@ def gather_examples(
     for item in items:
         group = _group(item, by_id)
         history = _history(item, by_id)
-        examples.append(_example(assistant, answerer, condense, item, history, group))
+        examples.append(_example(assistant, step, condense, item, history, group))
         if generate and item.answerable and not item.follows and not item.history:
             for variant in near_misses(item, assistant, rng):
                 examples.append(
-                    replace(_example(assistant, answerer, condense, variant, [], group), generated=True)
+                    replace(_example(assistant, step, condense, variant, [], group), generated=True)
                 )
     return examples
 
 
-def _example(assistant, answerer, condense, item, history, group) -> Example:  # type: ignore[no-untyped-def]
+def _example(assistant, step, condense, item, history, group) -> Example:  # type: ignore[no-untyped-def]
     standalone = condense(item.question, history)
     passages = assistant.retriever.retrieve(standalone)
-    evidence = answerer.gather(item.question, standalone, passages)
+    evidence = step.gather(item.question, standalone, passages)
     labels = [int(is_evidence_sentence(c.text, item.evidence)) for c in evidence.candidates]
     return Example(item, evidence, item.answerable, group, labels=labels)
 

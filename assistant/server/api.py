@@ -38,7 +38,7 @@ from assistant.security import (
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback
 from assistant.text import is_valid_text
-from assistant.types import public_path
+from assistant.types import Answer, public_path
 
 log = logging.getLogger("assistant.server.api")
 
@@ -81,49 +81,6 @@ class AskRequest(BaseModel):
     @classmethod
     def _question_text_only(cls, value: str) -> str:
         return valid_text(value)
-
-
-class CitationOut(BaseModel):
-    n: int
-    title: str
-    source: str = Field(description="URL, or the file path when the document has none.")
-    publisher: str
-    date: str
-    page: int | None
-    quote: str = Field(description="The passage, verbatim from the document at [start, end).")
-    start: int
-    end: int
-    score: float
-    path: str
-    chunk_id: str
-    highlights: list[list[int]] = Field(description="Document spans of the sentences used.")
-
-
-class SentenceOut(BaseModel):
-    text: str
-    citations: list[int]
-    supported: bool
-
-
-class AnswerOut(BaseModel):
-    """The `Answer`: the same fields as `assistant ask --json`."""
-
-    answer: str = Field(description="Answer text with inline [n] markers.")
-    refused: bool
-    citations: list[CitationOut]
-    timings_ms: dict[str, float]
-    question: str
-    standalone_question: str
-    sentences: list[SentenceOut]
-    closest_topics: list[str]
-    notes: list[str] = Field(description="Notes for the user (a fallback, unsupported sentences).")
-    answerer: str
-    relevance: float = Field(description="Probability that the documents answer the question.")
-    partial: bool = Field(False, description="Only part of the question is answered; the text says which.")
-    diagnostics: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Why the answer is what it is (answerability features, sentence scores), for debugging.",
-    )
 
 
 class FeedbackIn(BaseModel):
@@ -209,7 +166,7 @@ def create_app(
     @app.post(
         "/api/ask",
         tags=["api"],
-        response_model=AnswerOut,
+        response_model=Answer,
         responses={
             **ERROR_RESPONSES,
             200: {
