@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 # Numbers keep their decimals ("6.1"); everything else splits at punctuation, so that
 # "office.kualalumpur@trade.gov" yields its parts.
@@ -104,3 +106,31 @@ def escape_markdown(text: str) -> str:
     """Text shown literally inside Markdown (the chat, the staff tabs): no HTML, no
     Markdown syntax."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def marked_html(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """`text` HTML-escaped, with the given character spans wrapped in <mark> (overlaps and
+    spans past the end are clipped). The chat's quotes and the evaluation report use it."""
+    parts, cursor = [], 0
+    for start, end in sorted(spans):
+        start, end = max(start, cursor), min(end, len(text))
+        if end <= start:
+            continue
+        parts.append(html.escape(text[cursor:start]))
+        parts.append(f"<mark>{html.escape(text[start:end])}</mark>")
+        cursor = end
+    parts.append(html.escape(text[cursor:]))
+    return "".join(parts)
+
+
+def quote_spans(citation: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """A citation's highlights (document offsets, as `Answer.to_dict` gives them) as
+    offsets into its quote; malformed spans (from a stored or remote answer) are skipped."""
+    start = citation.get("start") or 0
+    spans = []
+    for span in citation.get("highlights") or []:
+        try:
+            spans.append((int(span[0]) - start, int(span[1]) - start))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return spans

@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from assistant.evaluation.gate import within
 from assistant.evaluation.metrics import STAGES, normalise
+from assistant.text import marked_html, quote_spans
 
 COUNTS = ("questions", "answerable", "out_of_scope")
 
@@ -286,28 +287,7 @@ def safe_url(source: Any) -> str | None:
 
 def marked(text: str, spans: Iterable[tuple[int, int]]) -> Markup:
     """`text` escaped, with the given character spans wrapped in <mark>."""
-    parts, cursor = [], 0
-    for start, end in sorted(spans):
-        start, end = max(start, cursor), min(end, len(text))
-        if end <= start:
-            continue
-        parts.append(escape(text[cursor:start]))
-        parts.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
-        cursor = end
-    parts.append(escape(text[cursor:]))
-    return Markup("").join(parts)
-
-
-def _quote_spans(citation: dict[str, Any]) -> list[tuple[int, int]]:
-    """The citation's highlights (document offsets) as offsets into its quote."""
-    start = citation.get("start") or 0
-    spans = []
-    for span in citation.get("highlights") or []:
-        try:
-            spans.append((int(span[0]) - start, int(span[1]) - start))
-        except (TypeError, ValueError, IndexError):
-            continue
-    return spans
+    return Markup(marked_html(text, spans))
 
 
 def _evidence_spans(text: str, evidence: Sequence[str]) -> list[tuple[int, int]]:
@@ -488,7 +468,7 @@ def _citation_view(citation: dict[str, Any]) -> dict[str, Any]:
         "url": safe_url(citation.get("source")),
         "source": str(citation.get("source") or ""),
         "meta": " · ".join(meta),
-        "quote": marked(quote, _quote_spans(citation)),
+        "quote": marked(quote, quote_spans(citation)),
         "score": format_value("score", citation.get("score")),
     }
 

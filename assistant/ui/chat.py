@@ -34,7 +34,7 @@ from assistant.answering.base import refusal_reason
 from assistant.security import AccessPolicy, ApiError, ChatAccessMiddleware
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback, set_feedback_comment
-from assistant.text import escape_markdown
+from assistant.text import escape_markdown, marked_html, quote_spans
 
 EXAMPLES = [
     "Can my company export rare earth concentrate from Malaysia?",
@@ -108,21 +108,6 @@ _SHOWN_ANSWER = TypeAdapter(ShownAnswer)
 _TURNS = TypeAdapter(list[Turn])
 
 
-def highlighted_quote(citation: dict[str, Any]) -> str:
-    """The quoted passage as HTML with the sentences the answer used in <mark>."""
-    quote, start = citation["quote"], citation["start"]
-    spans = sorted((s - start, e - start) for s, e in citation.get("highlights", []))
-    parts, cursor = [], 0
-    for span_start, span_end in spans:
-        if span_start < cursor or span_end > len(quote):
-            continue
-        parts.append(html.escape(quote[cursor:span_start]))
-        parts.append(f"<mark>{html.escape(quote[span_start:span_end])}</mark>")
-        cursor = span_end
-    parts.append(html.escape(quote[cursor:]))
-    return "".join(parts)
-
-
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
@@ -165,7 +150,7 @@ def format_sources(answer: dict[str, Any]) -> str:
             f'<div class="mia-source mia-source-{int(citation["n"])}" tabindex="-1">'
             f"<strong>[{citation['n']}]</strong> {_link(citation)}"
             f'<div class="mia-meta">{details}</div>'
-            f"<blockquote>{highlighted_quote(citation)}</blockquote></div>"
+            f"<blockquote>{marked_html(citation['quote'], quote_spans(citation))}</blockquote></div>"
         )
     opened = " open" if len(citations) <= OPEN_SOURCES_UP_TO else ""
     return (
