@@ -29,5 +29,8 @@ def test_a_quote_marks_the_used_sentences_and_escapes_the_rest() -> None:
 
 
 def test_overlapping_or_overlong_spans_are_clipped_not_repeated() -> None:
-    assert text.marked_html("abcdef", [(0, 4), (2, 5), (5, 99)]) == "<mark>abcd</mark><mark>e</mark><mark>f</mark>"
+    assert (
+        text.marked_html("abcdef", [(0, 4), (2, 5), (5, 99)])
+        == "<mark>abcd</mark><mark>e</mark><mark>f</mark>"
+    )
     assert text.marked_html("abc", []) == "abc"
