@@ -38,7 +38,7 @@ from assistant.security import (
 from assistant.service import Assistant, InvalidQuestion
 from assistant.store import Feedback, add_feedback
 from assistant.text import is_valid_text
-from assistant.types import Answer, public_path
+from assistant.types import Answer, StreamEvent, public_path
 
 log = logging.getLogger("assistant.server.api")
 
@@ -182,17 +182,19 @@ def create_app(
         """Answer a question from the documents."""
         history = [turn.model_dump() for turn in body.history]  # the Assistant keeps the last turns
         wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
+        try:  # both check the question at the call, so a bad one is a 422 before any event
+            if wants_stream:
+                events = assistant.stream(body.question, history, body.filters)
+            else:
+                answer = assistant.ask(body.question, history=history, filters=body.filters)
+        except InvalidQuestion as error:
+            raise ApiError(422, str(error), "invalid_question") from None
         if wants_stream:
-            _validate(assistant, body.question)
             return StreamingResponse(
-                _sse(assistant, body.question, history, body.filters),
+                _sse(events),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        try:
-            answer = assistant.ask(body.question, history=history, filters=body.filters)
-        except InvalidQuestion as error:
-            raise ApiError(422, str(error), "invalid_question") from None
         return answer.public_dict()
 
     @app.get("/api/sources", tags=["api"], response_model=list[SourceInfo], responses=ERROR_RESPONSES)
@@ -278,22 +280,16 @@ def show_quality_tab(settings: Settings, host: str) -> bool:
     return settings.quality_tab == "on" or (settings.quality_tab == "auto" and is_loopback_host(host))
 
 
-def _validate(assistant: Assistant, question: str) -> None:
-    """Reject a bad question before the stream starts, so it gets a proper 422."""
-    try:
-        assistant.validate_question(question)
-    except InvalidQuestion as error:
-        raise ApiError(422, str(error), "invalid_question") from None
-
-
 def sse_event(event: str, data: dict[str, Any]) -> str:
     """One Server-Sent Event."""
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _sse(assistant: Assistant, question: str, history: list, filters: Filters | None) -> Iterator[str]:
+def _sse(events: Iterator[StreamEvent]) -> Iterator[str]:
+    """The answer's events as Server-Sent Events; a failure once they have started is
+    reported in-band."""
     try:
-        for event in assistant.stream(question, history, filters):
+        for event in events:
             if event.kind == "token":
                 yield sse_event("token", {"text": event.data})
                 continue
@@ -316,8 +312,6 @@ def _sse(assistant: Assistant, question: str, history: list, filters: Filters | 
                     "timings_ms": answer["timings_ms"],
                 },
             )
-    except InvalidQuestion as error:
-        yield sse_event("error", {"message": str(error)})
     except Exception:  # the stream has started: report in-band, never a stack trace
         log.exception("streamed answer failed")
         yield sse_event("error", {"message": "The answer failed on the server; please retry."})

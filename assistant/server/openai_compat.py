@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assistant.security import ApiError, Caller
 from assistant.service import Assistant, InvalidQuestion
 from assistant.text import is_valid_text
-from assistant.types import Answer
+from assistant.types import Answer, StreamEvent
 
 
 class OpenAIMessage(BaseModel):
@@ -186,13 +186,13 @@ def _chunk(
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def stream_completion(assistant: Assistant, question: str, history: list, model: str) -> Iterator[str]:
-    """`chat.completion.chunk` events, then `data: [DONE]`; for `+sources` the text ends
-    with the sources, as `completion`'s does."""
+def stream_completion(events: Iterator[StreamEvent], model: str) -> Iterator[str]:
+    """The answer's events as `chat.completion.chunk` events, then `data: [DONE]`; for
+    `+sources` the text ends with the sources, as `completion`'s does."""
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     yield _chunk(completion_id, model, {"role": "assistant", "content": ""})
     try:
-        for event in assistant.stream(question, history):
+        for event in events:
             if event.kind == "token":
                 yield _chunk(completion_id, model, {"content": event.data})
             else:
@@ -242,16 +242,19 @@ def make_router(assistant: Assistant, caller: Callable[[Request], Caller]) -> AP
         ending in `+sources` ends the reply with its sources."""
         question, history = split_messages(body.messages)
         model = body.model or model_id(assistant)
-        try:
-            assistant.validate_question(question)
+        try:  # both check the question at the call, so a bad one is a 422 before any event
+            if body.stream:
+                events = assistant.stream(question, history)
+            else:
+                answer = assistant.ask(question, history=history)
         except InvalidQuestion as error:
             raise ApiError(422, str(error), "invalid_question") from None
         if body.stream:
             return StreamingResponse(
-                stream_completion(assistant, question, history, model),
+                stream_completion(events, model),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        return completion(assistant.ask(question, history=history), model)
+        return completion(answer, model)
 
     return router
