@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from assistant.config import Settings
-from assistant.index import DataDirError, ensure_data_dir
+from assistant.data_dir import DataDirError, ensure_data_dir
 
 
 class DatabaseConfigError(DataDirError):

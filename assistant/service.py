@@ -11,8 +11,8 @@ from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from assistant.answerability import AnswerabilityStep
 from assistant.answering import Answerer
+from assistant.answering.answerability import AnswerabilityStep
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chain import Condenser, build_prepare, condense_by_rules, finish_answer
 from assistant.changes import Follower

@@ -119,6 +119,7 @@ FAST_MODULES = {
     "test_front_matter_properties",
     "test_golden",
     "test_html_report",
+    "test_layers",
     "test_linear",
     "test_metrics",
     "test_question_parse",

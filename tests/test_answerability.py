@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from assistant.answerability import Verdict
+from assistant.answering.answerability import Verdict
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.evaluation import load_golden
 from assistant.evaluation.fitting import calibrate, is_evidence_sentence

@@ -12,10 +12,9 @@ import pytest
 
 from assistant.documents import load_file
 from assistant.keys import ApiKey, create_key, revoke_key
-from assistant.server.api import create_app
+from assistant.server.api import create_app, with_chat
 from assistant.service import Assistant
 from assistant.store import list_feedback
-from assistant.ui.chat import mount_ui
 from tests.conftest import CITATION_KEYS, LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
@@ -30,7 +29,7 @@ def open_server(corpus_assistant: Assistant):
     def boom() -> None:
         raise RuntimeError("secret internal detail")
 
-    with LiveServer(mount_ui(app, corpus_assistant)) as server:
+    with LiveServer(with_chat(app, corpus_assistant)) as server:
         yield server
 
 

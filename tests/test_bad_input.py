@@ -30,9 +30,8 @@ from typer.testing import CliRunner, Result
 from assistant.cli.app import app as cli_app
 from assistant.config import Settings
 from assistant.keys import create_key
-from assistant.server.api import create_app
+from assistant.server.api import create_app, with_chat
 from assistant.service import Assistant
-from assistant.ui.chat import mount_ui
 from tests.conftest import LiveServer, two_document_assistant
 
 QUESTION = "Can my company export rare earth concentrate from Malaysia?"
@@ -467,7 +466,7 @@ def open_server(corpus_assistant: Assistant) -> Iterator[LiveServer]:
     corpus_assistant.settings.rate_limit_per_minute = 10_000
     app = create_app(corpus_assistant, host="127.0.0.1", with_ui=False)
     try:
-        with LiveServer(mount_ui(app, corpus_assistant)) as server:
+        with LiveServer(with_chat(app, corpus_assistant)) as server:
             yield server
     finally:
         corpus_assistant.settings.rate_limit_per_minute = limit

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from assistant.config import Settings
-from assistant.index import data_dir_lock
+from assistant.data_dir import data_dir_lock
 from assistant.keys import create_key
 from assistant.server.api import create_app
 from assistant.service import Assistant

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.index import CorpusIndex, DataDirError, data_dir_lock, ensure_data_dir
+from assistant.data_dir import DataDirError, data_dir_lock, ensure_data_dir
+from assistant.index import CorpusIndex
 
 ASSISTANT = Path(sys.executable).parent / "assistant"
 

@@ -10,7 +10,7 @@ import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.answerability import Assessment
+from assistant.answering.answerability import Assessment
 from assistant.answering.llm import LLMAnswerer, LLMCondenser, fence_sources, filter_markers
 from assistant.chain import condense_by_rules
 from assistant.citations import SupportChecker

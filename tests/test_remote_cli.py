@@ -26,7 +26,7 @@ from typer.testing import CliRunner, Result
 from assistant.cli import common as cli_common
 from assistant.cli.app import app
 from assistant.config import Settings
-from assistant.index import DataDirHolder, data_dir_lock, read_holder
+from assistant.data_dir import DataDirHolder, data_dir_lock, read_holder
 from assistant.keys import create_key
 from tests.conftest import free_port, two_document_assistant
 

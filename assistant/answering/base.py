@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from assistant.types import Answer, Passage
 
 if TYPE_CHECKING:
-    from assistant.answerability import Assessment
+    from assistant.answering.answerability import Assessment
 
 REFUSAL_TEXT = "The documents do not answer this question."
 # Joins a refusal's reason and the topics the documents do cover; surfaces that list the
@@ -18,7 +18,7 @@ TOPICS_INTRO = " The closest topics they cover: "
 
 
 class Answerer(Protocol):
-    """Turns an assessment of the retrieved passages (`assistant.answerability`) into an
+    """Turns an assessment of the retrieved passages (`assistant.answering.answerability`) into an
     `Answer` whose sentences cite them. The assessment has decided whether to answer;
     an answerer writes the answer, or the refusal, it calls for."""
 

@@ -1,6 +1,6 @@
 """The offline default: an answer built from verbatim sentences of the retrieved passages.
 
-The answerability step (`assistant.answerability`) has already scored every candidate
+The answerability step (`assistant.answering.answerability`) has already scored every candidate
 sentence, chosen the ones an answer would use and decided whether to answer, answer in
 part, or refuse; this answerer quotes the chosen sentences, each followed by its
 passage's `[n]`, with the sentences needed to read them (the one a "This ..." leans on,
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from assistant.answerability import Assessment, Verdict
+from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import quoted_names, refusal, stream_words
 from assistant.answering.features import ANAPHOR, Candidate, Evidence
 from assistant.text import LIST_MARKER

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.answerability import Assessment, Verdict
+from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import refusal, stream_words
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.chunking import split_sentences

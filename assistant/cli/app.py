@@ -29,8 +29,9 @@ from assistant.cli.common import (
 from assistant.cli.evaluate import evaluate, feedback_app
 from assistant.cli.remote import Reader, open_reader
 from assistant.config import Settings
+from assistant.data_dir import DataDirError, announce_server
 from assistant.embeddings import Embedder
-from assistant.index import DataDirError, DropReport, IndexHealth, IngestReport, announce_server, counted
+from assistant.index import DropReport, IndexHealth, IngestReport, counted
 from assistant.retrieval import UNDATED_NOTE_START, Filters
 from assistant.service import Assistant, InvalidQuestion
 from assistant.types import Answer

@@ -14,7 +14,7 @@ from rich.markup import escape
 from typer.core import TyperGroup, TyperOption
 
 from assistant.config import Settings
-from assistant.index import DataDirError, data_dir_lock
+from assistant.data_dir import DataDirError, data_dir_lock
 from assistant.service import Assistant
 
 console = Console()

@@ -20,7 +20,8 @@ import httpx
 
 from assistant.cli.common import fail
 from assistant.config import Settings
-from assistant.index import DataDirHolder, DataDirInUse, SourceInfo, data_dir_lock
+from assistant.data_dir import DataDirHolder, DataDirInUse, data_dir_lock
+from assistant.index import SourceInfo
 from assistant.retrieval import Filters
 from assistant.service import Assistant, InvalidQuestion
 from assistant.types import Answer, AnswerSentence, Citation

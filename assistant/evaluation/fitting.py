@@ -24,7 +24,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
-from assistant.answerability import ANSWERABILITY_FEATURES, answerability_features
+from assistant.answering.answerability import ANSWERABILITY_FEATURES, answerability_features
 from assistant.answering.choice import Selection, rank, select, without_headings
 from assistant.answering.extractive import compose
 from assistant.answering.features import SENTENCE_FEATURES, Evidence

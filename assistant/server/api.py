@@ -232,10 +232,18 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     app.add_middleware(HostCheckMiddleware, policy=policy)  # type: ignore[arg-type]  # outermost
     if with_ui:
-        from assistant.ui.chat import mount_ui
-
-        app = mount_ui(app, assistant, staff=show_quality_tab(settings, host))
+        app = with_chat(app, assistant, staff=show_quality_tab(settings, host))
     return app
+
+
+def with_chat(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
+    """The chat mounted at `/` of an app made by `create_app`. Call it after the last API
+    route: the chat takes every path the routes before it do not match, so unknown `/api`
+    and `/v1` paths first get routes of their own (`add_unmatched_routes`)."""
+    from assistant.ui.chat import mount_ui  # the server composes the chat; the chat never imports the server
+
+    add_unmatched_routes(app)
+    return mount_ui(app, assistant, staff=staff)
 
 
 def add_unmatched_routes(app: FastAPI) -> None:

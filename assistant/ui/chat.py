@@ -567,7 +567,8 @@ async function copyAnswer(button) {
 
 def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI:
     """Mount the chat at `/` of an app made by `create_app`, under that app's access policy,
-    with a system-font theme (no web fonts fetched) and no footer."""
+    with a system-font theme (no web fonts fetched) and no footer. The server calls this
+    through `assistant.server.api.with_chat`, which first routes unknown API paths."""
     policy = getattr(app.state, "policy", None)
     if not isinstance(policy, AccessPolicy):
         raise ValueError(
@@ -577,10 +578,7 @@ def mount_ui(app: FastAPI, assistant: Assistant, staff: bool = False) -> FastAPI
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
     )
-    from assistant.server.api import add_unmatched_routes
-
     css = resources.files("assistant").joinpath("ui.css").read_text(encoding="utf-8")
-    add_unmatched_routes(app)
     app = gr.mount_gradio_app(
         app,
         build_ui(assistant, policy, staff),
