@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ class Assistant:
     def ask(
         self,
         question: str,
-        history: list[Message] | None = None,
+        history: Sequence[Mapping[str, Any]] | None = None,
         filters: Filters | None = None,
     ) -> Answer:
         """Answer one question in the context of `history`: `stream` drained, so a
@@ -183,7 +183,7 @@ class Assistant:
     def stream(
         self,
         question: str,
-        history: list[Message] | None = None,
+        history: Sequence[Mapping[str, Any]] | None = None,
         filters: Filters | None = None,
     ) -> Iterator[StreamEvent]:
         """Answer as a stream of text pieces, then the complete `Answer` (whose text is
@@ -212,7 +212,7 @@ class Assistant:
             answer.notes.extend(self.retriever.filter_notes(filters))
             yield StreamEvent("answer", answer)
 
-    def _clean_history(self, history: list[Message] | None) -> list[Message]:
+    def _clean_history(self, history: Sequence[Mapping[str, Any]] | None) -> list[Message]:
         """The last `max_history_messages` well-formed turns, whichever surface sent them
         (the JSON API, `/v1`, the chat or the CLI)."""
         limit = self.settings.max_history_messages
@@ -287,7 +287,7 @@ CONDENSERS: dict[str, Callable[[Assistant], Condenser]] = {
 }
 
 
-def _well_formed(history: list[Message] | None) -> list[Message]:
+def _well_formed(history: Sequence[Mapping[str, Any]] | None) -> list[Message]:
     """Keep well-formed user/assistant turns; anything else (a turn without a role, or
     with text no tokenizer takes, like a lone surrogate) is ignored, not fatal."""
     cleaned: list[Message] = []

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-# One turn of a conversation: {"role": "user" | "assistant", "content": str}.
-Message = dict[str, str]
+
+class Message(TypedDict):
+    """One turn of a conversation, as every surface sends it."""
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 @dataclass

@@ -23,7 +23,7 @@ from assistant.evaluation.metrics import (
     token_f1,
 )
 from assistant.service import Assistant
-from assistant.types import Answer, Message
+from assistant.types import Answer
 
 RANK_DEPTH = 10
 
@@ -79,7 +79,9 @@ class ItemResult:
         return checks
 
 
-def history_for(item: GoldenItem, items: dict[str, GoldenItem], answers: dict[str, Answer]) -> list[Message]:
+def history_for(
+    item: GoldenItem, items: dict[str, GoldenItem], answers: dict[str, Answer]
+) -> list[dict[str, str]]:
     """Explicit history, or the turn a follow-up follows with the answer actually given."""
     if item.history:
         return [{"role": m["role"], "content": m["content"]} for m in item.history]
