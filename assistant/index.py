@@ -489,6 +489,15 @@ class CorpusIndex:
         """Ids of every chunk in the store, read without their texts or vectors."""
         return {chunk_id for page in self._pages([], size=ID_PAGE_SIZE) for chunk_id in page["ids"]}
 
+    def record_time(self) -> float:
+        """The record database's clock (the one its `updated_at` column is written by)."""
+        return float(self.record_manager.get_time())
+
+    def recorded_since(self, moment: float) -> list[str]:
+        """Keys of the records written or touched after `moment` (`record_time`'s clock):
+        the chunks an ingest stored since then, whichever process ran it."""
+        return list(self.record_manager.list_keys(after=moment))
+
     def records(self) -> dict[str, str | None]:
         """Every record-manager key with its source path (its group id).
 

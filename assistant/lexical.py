@@ -35,7 +35,7 @@ import shutil
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -336,8 +336,23 @@ class LexicalIndex:
         records, which it has just brought into step with the store; reading every id
         from Chroma takes about 17 s at 300k chunks)."""
         with self._write_lock:
-            self._open(missing_is_news=False)  # the first ingest, or the one after a reset
+            # Not compared with the store's count first: the store has just changed (so the
+            # counts differ, which is no news), and `_sync` below brings it into step.
+            self._open(after_change=True)
             return self._sync(stored)
+
+    def sync_added(self, added: Iterable[str]) -> SyncReport:
+        """Follow a change another process made, knowing the ids it may have added (the
+        records written since this process last looked): read those it lacks, then compare
+        counts with the store. Only a change that added nothing else leaves them equal; any
+        other (a delete, a replaced document, a record not yet seen) is followed by `sync`,
+        which compares every id (about 2.4 s at 300k chunks, against 0.1 s for the count)."""
+        with self._write_lock:
+            self._open(after_change=True)
+            report = self._sync(set(self._snapshot.ids) | set(added))
+            if len(self._snapshot.ids) == self.store.count():
+                return report
+            return self._sync()
 
     def reset(self) -> None:
         """Forget every chunk (`ingest --rebuild`)."""
@@ -346,21 +361,26 @@ class LexicalIndex:
             self._snapshot = _Snapshot()
             self._opened = False
 
-    def _open(self, missing_is_news: bool = True) -> None:
+    def _open(self, after_change: bool = False) -> None:
+        """Load the saved snapshot, or rebuild it from the store when it is damaged or
+        missing (quietly when missing `after_change`: the first ingest, or the one after a
+        reset). At start, a snapshot out of step with the store's count is brought into
+        step; `after_change`, the caller's sync does that."""
         if self._opened:
             return
-        stored = self.store.count()
         try:
             self._snapshot = self._load()
         except LexicalIndexError as error:
             missing = not (self.directory / "chunks.sqlite").is_file()
-            if stored and (missing_is_news or not missing):
+            stored = self.store.count()
+            if stored and (not after_change or not missing):
                 log.warning("The lexical index %s: rebuilding it from the %d stored chunks.", error, stored)
             shutil.rmtree(self.directory, ignore_errors=True)
             self._snapshot = _Snapshot()
             self._sync()
         else:
             held = len(self._snapshot.ids)
+            stored = held if after_change else self.store.count()
             if held != stored:
                 log.warning(
                     "The lexical index holds %d chunks and the store %d: bringing it into step.", held, stored

@@ -24,6 +24,10 @@ from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import is_valid_text
 from assistant.types import Answer, Message, StreamEvent
 
+# How far back a replica re-reads the records at each sync: an ingest that was committing
+# while it last looked may have written records stamped just before that look.
+RECORDS_MARGIN_SECONDS = 60.0
+
 
 class InvalidQuestion(ValueError):
     """A question that cannot be answered as given; the message says what to change."""
@@ -47,6 +51,7 @@ class Assistant:
         self._answerer: Answerer | None = None
         self._stats: dict[str, Any] | None = None
         self._seen_change: str | None = None  # the change marker's token when last synced
+        self._records_seen_at: float | None = None  # the record database's clock then
         self._lock = threading.RLock()  # _answer_path builds the corpus while holding it
 
     # --- set-up -----------------------------------------------------------------------
@@ -84,7 +89,16 @@ class Assistant:
         if token == self._seen_change:
             return False
         with self._lock:
-            self.corpus.lexical.sync()  # reads only the chunks it lacks
+            looked_at = self.corpus.record_time()
+            if self._records_seen_at is None:
+                self.corpus.lexical.sync()  # compares every id, reads only the chunks it lacks
+            else:
+                # The records written since the last look (with a margin for ingests that
+                # were committing then) name the chunks an ingest added; anything else
+                # shows in the counts, and the ids are compared then.
+                since = self._records_seen_at - RECORDS_MARGIN_SECONDS
+                self.corpus.lexical.sync_added(self.corpus.recorded_since(since))
+            self._records_seen_at = looked_at
             self._stats = None
             self._seen_change = token
         return True
