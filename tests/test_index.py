@@ -49,13 +49,18 @@ def write_doc(folder: Path, name: str, title: str, source: str, body: str) -> Pa
     return path
 
 
-@pytest.fixture
-def small_corpus(tmp_path: Path) -> Path:
+def three_documents(tmp_path: Path) -> Path:
+    """A folder with the three small documents of `FILES`."""
     folder = tmp_path / "corpus"
     folder.mkdir()
     for name, (title, source, body) in FILES.items():
         write_doc(folder, name, title, source, body)
     return folder
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    return three_documents(tmp_path)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from assistant.config import Settings
 from assistant.index import CorpusIndex, make_chroma_client
 from assistant.service import Assistant
 from tests.conftest import CORPUS
-from tests.test_index import FILES, assert_consistent, chunk_counts, stored_ids, write_doc
+from tests.test_index import FILES, assert_consistent, chunk_counts, stored_ids, three_documents, write_doc
 
 # Three real corpus files, and a question one of them answers.
 REAL_FILES = [
@@ -32,11 +32,7 @@ QUESTION = "What is the Supply Chain Resiliency Initiative?"
 
 @pytest.fixture
 def small_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, (title, source, body) in FILES.items():
-        write_doc(folder, name, title, source, body)
-    return folder
+    return three_documents(tmp_path)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from assistant.lexical import Bm25, LexicalIndex, _vocabulary_from_json
 from assistant.service import Assistant
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
-from tests.test_index import FILES, write_doc
+from tests.test_index import FILES, three_documents, write_doc
 
 # A made-up word only one document has: found by BM25, meaningless to the embedding model.
 RARE = "zentrilox"
@@ -295,10 +295,7 @@ def test_sources_follow_every_change_without_reading_the_store(
     """`sources()` comes from the lexical index's per-document counts (reading every
     chunk's metadata took 105 s at 300k chunks); it must say what the store holds after
     an ingest, an update that changes a title, a delete by URL, and in the next process."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, (title, source, body) in FILES.items():
-        write_doc(folder, name, title, source, body)
+    folder = three_documents(tmp_path)
     settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
     corpus = CorpusIndex(settings)
     corpus.ingest([folder])
@@ -382,10 +379,7 @@ def test_a_follower_catches_up_at_its_first_look_with_a_change_made_while_it_was
 ) -> None:
     """A change that keeps the number of chunks (one chunk swapped for another) passes the
     count check at start; the replica's first look at the store brings it in."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, (title, source, body) in FILES.items():
-        write_doc(folder, name, title, source, body)
+    folder = three_documents(tmp_path)
     settings = Settings(data_dir=tmp_path / "data", chunk_size=100, sync_interval_seconds=0.1)
     corpus = CorpusIndex(settings)
     corpus.ingest([folder])
@@ -421,10 +415,7 @@ def test_a_replica_follows_an_ingest_by_the_new_records_and_a_delete_by_comparin
     """After its first look, a replica learns what an ingest elsewhere added from the
     records written since (cheap at any size), and compares every id only when the counts
     say something else changed (a delete)."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, (title, source, body) in FILES.items():
-        write_doc(folder, name, title, source, body)
+    folder = three_documents(tmp_path)
     settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
     writer = CorpusIndex(settings)
     writer.ingest([folder])
