@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_scale import NEW_DOCUMENT, time_embedding  # noqa: E402  (a document no synthetic chunk resembles)
+from bench_scale import NEW_DOCUMENT, NEW_QUESTION, time_embedding  # noqa: E402  (a document no synthetic chunk resembles)
 
-QUESTION = "Who owns the Quokkalite refinery in Perlis?"
 MARKER = "Tanjung Quokka Metals"
 
 
@@ -95,13 +94,16 @@ def writer() -> None:
         print("DONE " + json.dumps({"began": began, "took_s": took, "embedding_s": embedded[0]}), flush=True)
 
 
-def until(predicate, began: float, timeout: float = 120.0) -> float | None:  # type: ignore[no-untyped-def]
-    """Seconds from `began` until `predicate()` holds, polled every 0.1 s; None on timeout."""
-    while time.time() - began < timeout:
-        if predicate():
-            return round(time.time() - began, 2)
+def until_each(checks: dict[str, Any], wanted: bool, began: float, timeout: float = 120.0) -> dict[str, Any]:
+    """Seconds from `began` until each check returns `wanted` (polled together every
+    0.1 s), or None for a check that never did within `timeout`."""
+    found: dict[str, Any] = {name: None for name in checks}
+    while time.time() - began < timeout and any(value is None for value in found.values()):
+        for name, check in checks.items():
+            if found[name] is None and check() == wanted:
+                found[name] = round(time.time() - began, 2)
         time.sleep(0.1)
-    return None
+    return found
 
 
 def measure(data_dir: Path, work_dir: Path, interval: float) -> dict[str, Any]:
@@ -133,11 +135,13 @@ def measure(data_dir: Path, work_dir: Path, interval: float) -> dict[str, Any]:
         follower = replica.follow_changes(interval)
         retriever = replica.retriever
 
-        def dense_finds() -> bool:
-            return any(MARKER in p.text for p in retriever._dense(QUESTION, None)[:5])
+        def holds(passages: list) -> bool:  # type: ignore[type-arg]
+            return any(MARKER in passage.text for passage in passages)
 
-        def lexical_finds() -> bool:
-            return any(MARKER in p.text for p in retriever._lexical(QUESTION, None)[:5])
+        checks = {  # each search's own candidates (fetch_k), before fusion
+            "replica_dense_s": lambda: holds(retriever._dense(NEW_QUESTION, None)),
+            "replica_lexical_s": lambda: holds(retriever._lexical(NEW_QUESTION, None)),
+        }
 
         process = subprocess.Popen(
             [sys.executable, __file__, "--writer"],
@@ -155,15 +159,13 @@ def measure(data_dir: Path, work_dir: Path, interval: float) -> dict[str, Any]:
             began = time.time()
             process.stdin.write(command + "\n")
             process.stdin.flush()
-            dense = until(lambda wanted=wanted: dense_finds() == wanted, began)
-            lexical = until(lambda wanted=wanted: lexical_finds() == wanted, began)
+            seen = until_each(checks, wanted, began)
             line = process.stdout.readline()
             done = json.loads(line.removeprefix("DONE "))
             rows[step] = {
                 "writer_s": round(done["took_s"], 2),
                 "embedding_s": round(done["embedding_s"], 2),
-                "replica_dense_s": dense,
-                "replica_lexical_s": lexical,
+                **seen,
             }
             print(step, rows[step], flush=True)
         process.stdin.close()
