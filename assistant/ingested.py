@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, insert, select
 
@@ -106,14 +107,10 @@ class IngestedFiles:
     def create_schema(self) -> None:
         _metadata.create_all(self.engine, checkfirst=True)
 
-    def unchanged_check(self, records: dict[str, str | None], settings: Settings) -> UnchangedCheck:
-        """The check `load_paths` skips files with, from the records (key -> path) as they
-        are after `CorpusIndex.repair`: every record's chunk is then stored."""
+    def unchanged_check(self, keys_by_path: KeysByPath, settings: Settings) -> UnchangedCheck:
+        """The check `load_paths` skips files with, from the record keys of each path as
+        they are after `CorpusIndex.repair`: every record's chunk is then stored."""
         self.create_schema()
-        keys_by_path: dict[str, list[str]] = {}
-        for key, path in records.items():
-            if path:
-                keys_by_path.setdefault(path, []).append(key)
         return UnchangedCheck(self.all(), keys_by_path, settings)
 
     def all(self) -> dict[str, IngestedFile]:
@@ -152,15 +149,20 @@ class IngestedFiles:
             )
 
 
+class KeysByPath(Protocol):
+    """Record keys by source path: a dict, or `CorpusIndex.recorded_keys`, which reads them
+    path by path while few are asked for."""
+
+    def get(self, path: str, default: list[str], /) -> list[str]: ...
+
+
 class UnchangedCheck:
     """`load_paths`'s `skip`: true for a file that is as it was indexed, with every chunk of
     that version still recorded (so stored). Keeps each fingerprint it computed, to be
     remembered once the file is indexed: the fingerprint of the very bytes that were parsed.
     """
 
-    def __init__(
-        self, known: dict[str, IngestedFile], keys_by_path: dict[str, list[str]], settings: Settings
-    ) -> None:
+    def __init__(self, known: dict[str, IngestedFile], keys_by_path: KeysByPath, settings: Settings) -> None:
         self.known = known
         self.keys_by_path = keys_by_path
         self.settings = settings

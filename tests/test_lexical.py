@@ -359,9 +359,15 @@ def test_an_ingest_compares_the_stores_ids_only_when_the_counts_disagree(
     reads = []
     real = CorpusIndex.stored_ids
     monkeypatch.setattr(CorpusIndex, "stored_ids", lambda self: reads.append(1) or real(self))
+    record_reads = []
+    real_records = CorpusIndex.records
+    monkeypatch.setattr(CorpusIndex, "records", lambda self: record_reads.append(1) or real_records(self))
     write_doc(folder, "palm.md", "Palm", "https://example.org/palm", "Palm oil is refined in Sabah.")
     corpus.ingest([folder])
     assert reads == []
+    # Every record is read once, for the lexical index, after the change is announced;
+    # which files are unchanged was decided from their own records.
+    assert record_reads == [1]
     assert corpus.lexical.count == corpus.count()
     assert lexical_paths(corpus.lexical, "palm oil Sabah") == {"palm.md"}
 
