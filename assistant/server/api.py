@@ -12,12 +12,12 @@ import json
 import logging
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -53,18 +53,17 @@ def valid_text(value: str) -> str:
     return value
 
 
+# A string field that must be encodable text: every text a request carries is one.
+Text = Annotated[str, AfterValidator(valid_text)]
+
+
 class ChatTurn(BaseModel):
     """One earlier turn of the conversation."""
 
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20000)
-
-    @field_validator("content")
-    @classmethod
-    def _text_only(cls, value: str) -> str:
-        return valid_text(value)
+    content: Text = Field(max_length=20000)
 
 
 class AskRequest(BaseModel):
@@ -72,15 +71,10 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The question; empty or over-long questions get 422.")
+    question: Text = Field(description="The question; empty or over-long questions get 422.")
     history: list[ChatTurn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     filters: Filters | None = None
     stream: bool = Field(False, description="Answer as Server-Sent Events (see the README).")
-
-    @field_validator("question")
-    @classmethod
-    def _question_text_only(cls, value: str) -> str:
-        return valid_text(value)
 
 
 class FeedbackIn(BaseModel):
@@ -88,18 +82,13 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    @field_validator("question", "answer", "comment")
-    @classmethod
-    def _text_only(cls, value: str) -> str:
-        return valid_text(value)
-
     rating: Literal["up", "down"]
-    question: str = Field(max_length=20000)
-    answer: str = Field(max_length=50000)
+    question: Text = Field(max_length=20000)
+    answer: Text = Field(max_length=50000)
     history: list[ChatTurn] = Field(default_factory=list)
     citations: list[dict[str, Any]] = Field(default_factory=list)
     refused: bool = False
-    comment: str = Field("", max_length=5000)
+    comment: Text = Field("", max_length=5000)
 
     @field_validator("citations")
     @classmethod
