@@ -8,18 +8,18 @@ and delete by the chunks that changed, and is loaded at start.
 The engine was chosen by measurement (benchmarks/bench_lexical.py). bm25s answers as
 fast as a sparse matrix can, but cannot be updated: every change means indexing the
 whole corpus again, in Python loops slower than rank_bm25's. So the index keeps the
-corpus as a sparse matrix of term counts (scipy) and derives the BM25 weights from it
-with a few vectorised numpy steps: a change appends the new chunks' rows and drops the
-deleted ones, tokenising only the new chunks; a question sums the matrix's columns for
-its terms. The weights are rank_bm25's `BM25Okapi` (k1 1.5, b 0.75, a term in more
-than half the chunks weighted by 0.25 x the mean idf), so no ranking changed.
+corpus as a sparse matrix of term counts (`assistant.bm25`, scipy) from which a question
+computes the BM25 weights of its own terms: a change appends the new chunks' rows and
+forgets the deleted ones, tokenising only the new chunks. The weights are rank_bm25's
+`BM25Okapi`, so no ranking changed.
 
 What lives in `directory` (the data directory's `lexical/`):
 
 - `chunks.sqlite`: one row per chunk (id, terms, text, metadata) and a generation number
   that every change bumps. The texts of lexical hits come from here, not from Chroma.
-- `snapshot-<generation>/`: what a process loads at start: the term counts, the rows'
-  ids and filter fields, the corpus `Vocabulary`'s counts and each document's chunk
+- `snapshot-<generation>/`: what a process loads at start: the term counts (`Bm25`'s
+  files; the large one is hard-linked from the previous snapshot when it did not
+  change), the rows' ids and filter fields, the corpus `Vocabulary`'s counts and each document's chunk
   count and citation fields (what `assistant sources` lists), which a change updates
   with the changed chunks alone (the removed ones are read back from `chunks.sqlite`
   before they go). `current.json` names the newest.
@@ -34,7 +34,6 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
@@ -46,6 +45,7 @@ import orjson
 from langchain_core.documents import Document
 from scipy import sparse
 
+from assistant.bm25 import Bm25
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
 
@@ -60,7 +60,6 @@ VOCABULARY_FIELDS = ("document_frequency", "chunk_count", "capitalised", "lowerc
 FILTER_FIELDS = ("path", "source", "publisher", "date_sort")
 # What the per-document summary keeps of a document's chunks (see `Documents`).
 DOCUMENT_FIELDS = ("title", "source", "publisher", "date", "date_sort")
-K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25's BM25Okapi defaults
 PAGE = 5_000  # ids per read or delete (SQLite's variable limit, see index.PAGE_SIZE)
 
 
@@ -90,117 +89,6 @@ class SyncReport:
 
     added: int = 0
     removed: int = 0
-
-
-# --- BM25 over a matrix of term counts --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Bm25:
-    """BM25Okapi weights of a corpus, with the term counts that updates start from.
-
-    `weights` holds each (chunk, term) pair's BM25 weight, by column, so that a question
-    reads only the columns of its terms. `counts[i, j]` is how often term `terms[j]`
-    occurs in chunk `i`; only an update needs them, so a loaded index leaves them in its
-    snapshot's `counts.npz` (`counts_path`) and reads them when it changes: at 300k chunks
-    that keeps 130 MB out of every replica and 0.9 s of arithmetic out of its start-up.
-    Immutable: an update returns a new one, so a search running meanwhile keeps a
-    consistent view.
-    """
-
-    terms: dict[str, int]
-    weights: sparse.csc_matrix
-    counts: sparse.csr_matrix | None = None
-    counts_path: Path | None = None
-
-    @classmethod
-    def build(cls, term_lists: list[list[str]], known: dict[str, int] | None = None) -> Bm25:
-        """The index of `term_lists` (each chunk's `terms`), extending `known` columns."""
-        return cls.from_counts(*_count_terms(term_lists, known))
-
-    @classmethod
-    def from_counts(cls, terms: dict[str, int], counts: sparse.csr_matrix) -> Bm25:
-        return cls(terms, _okapi_weights(counts), counts)
-
-    @property
-    def rows(self) -> int:
-        return int(self.weights.shape[0])
-
-    def term_counts(self) -> sparse.csr_matrix:
-        """The counts, read from `counts_path` when they are not held. Raises
-        `LexicalIndexError` when that file is gone or does not fit the weights."""
-        if self.counts is not None:
-            return self.counts
-        try:
-            counts = sparse.load_npz(self.counts_path).tocsr() if self.counts_path else None
-        except (OSError, ValueError) as error:
-            raise LexicalIndexError(f"term counts {self.counts_path} could not be read ({error})") from None
-        if counts is None or counts.shape != self.weights.shape:
-            raise LexicalIndexError(f"term counts {self.counts_path} do not fit the index")
-        return counts
-
-    def with_counts(self) -> Bm25:
-        """This index with its counts held (read back), for an update."""
-        return replace(self, counts=self.term_counts())
-
-    def without_counts(self, counts_path: Path) -> Bm25:
-        """This index, its counts left in `counts_path` (where they were just saved)."""
-        return replace(self, counts=None, counts_path=counts_path)
-
-    def updated(self, keep: np.ndarray, new_term_lists: list[list[str]]) -> Bm25:
-        """The rows numbered in `keep`, then the rows of `new_term_lists`: only the new
-        chunks' terms are read; the weights are recomputed in numpy."""
-        columns, added = _count_terms(new_term_lists, self.terms)
-        kept = self.term_counts()[keep]
-        kept = sparse.csr_matrix((kept.data, kept.indices, kept.indptr), shape=(kept.shape[0], len(columns)))
-        return Bm25.from_counts(columns, sparse.vstack([kept, added], format="csr"))
-
-    def scores(self, query_terms: list[str]) -> np.ndarray:
-        """Every chunk's BM25 score for `query_terms` (a repeated term counts again)."""
-        asked = Counter(self.terms[term] for term in query_terms if term in self.terms)
-        if not asked:
-            return np.zeros(self.rows, dtype=np.float32)
-        columns = np.fromiter(asked.keys(), dtype=np.int64)
-        repeats = np.fromiter(asked.values(), dtype=np.float32)
-        return np.asarray(self.weights[:, columns] @ repeats).ravel()
-
-
-def _count_terms(
-    term_lists: list[list[str]], known: dict[str, int] | None = None
-) -> tuple[dict[str, int], sparse.csr_matrix]:
-    """The columns (`known` extended with new terms) and the term counts of `term_lists`."""
-    columns = dict(known or {})
-    lengths = np.fromiter((len(chunk) for chunk in term_lists), dtype=np.int64, count=len(term_lists))
-    column_ids = np.fromiter(
-        (columns.setdefault(term, len(columns)) for chunk in term_lists for term in chunk),
-        dtype=np.int32,
-        count=int(lengths.sum()),
-    )
-    rows = np.repeat(np.arange(len(term_lists), dtype=np.int32), lengths)
-    counts = sparse.csr_matrix(
-        (np.ones(len(column_ids), dtype=np.float32), (rows, column_ids)),
-        shape=(len(term_lists), len(columns)),
-    )
-    counts.sum_duplicates()
-    return columns, counts
-
-
-def _okapi_weights(counts: sparse.csr_matrix) -> sparse.csc_matrix:
-    """rank_bm25's BM25Okapi: idf x tf (k1 + 1) / (tf + k1 (1 - b + b len / mean len))."""
-    chunks = counts.shape[0]
-    if not chunks:
-        return sparse.csc_matrix(counts.shape, dtype=np.float32)
-    lengths = np.asarray(counts.sum(axis=1)).ravel()
-    mean_length = lengths.mean() or 1.0
-    frequency = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
-    idf = np.log(chunks - frequency + 0.5) - np.log(frequency + 0.5)
-    present = frequency > 0
-    floor = EPSILON * idf[present].mean() if present.any() else 0.0
-    idf = np.where(idf < 0, floor, idf)
-    norm = np.repeat(K1 * (1 - B + B * lengths / mean_length), np.diff(counts.indptr))
-    tf = counts.data
-    data = (idf[counts.indices] * tf * (K1 + 1) / (tf + norm)).astype(np.float32)
-    return sparse.csr_matrix((data, counts.indices, counts.indptr), shape=counts.shape).tocsc()
 
 
 # --- the documents ----------------------------------------------------------------------
@@ -244,6 +132,25 @@ class _Snapshot:
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     documents: Documents = field(default_factory=dict)
     saved_in: Path | None = None  # its directory, once saved: an update reads counts there
+
+
+@dataclass
+class _Change:
+    """Chunks that a change adds or removes, as the vocabulary and the documents read
+    them: from `chunks.sqlite`'s columns."""
+
+    texts: list[str] = field(default_factory=list)
+    terms: list[list[str]] = field(default_factory=list)
+    metadata: list[dict[str, Any]] = field(default_factory=list)
+
+    def append(self, text: str, chunk_terms: str, filters: str, metadata: str) -> None:
+        self.texts.append(_vocabulary_text(text, filters))
+        self.terms.append(chunk_terms.split())
+        self.metadata.append(json.loads(metadata))
+
+    def taken_from(self, vocabulary: Vocabulary, added: _Change) -> Vocabulary:
+        """`vocabulary` without these chunks and with `added`'s."""
+        return vocabulary.removed(self.texts, self.terms).added(added.texts, added.terms)
 
 
 class LexicalIndex:
@@ -341,15 +248,16 @@ class LexicalIndex:
             self._open(after_change=True)
             return self._sync(stored)
 
-    def sync_added(self, added: Iterable[str]) -> SyncReport:
+    def sync_added(self, added: Iterable[str], removed: Iterable[str] = ()) -> SyncReport:
         """Follow a change another process made, knowing the ids it may have added (the
-        records written since this process last looked): read those it lacks, then compare
-        counts with the store. Only a change that added nothing else leaves them equal; any
-        other (a delete, a replaced document, a record not yet seen) is followed by `sync`,
-        which compares every id (about 2.4 s at 300k chunks, against 0.1 s for the count)."""
+        records written since this process last looked) and the ids it deleted (when the
+        change said): read the added ones it lacks, forget the deleted, then compare counts
+        with the store. Only a change fully described leaves them equal; any other (a
+        replaced document, a change this process missed) is followed by `sync`, which
+        compares every id (about 2.4 s at 300k chunks, against 0.1 s for the count)."""
         with self._write_lock:
             self._open(after_change=True)
-            report = self._sync(set(self._snapshot.ids) | set(added))
+            report = self._sync((set(self._snapshot.ids) | set(added)) - set(removed))
             if len(self._snapshot.ids) == self.store.count():
                 return report
             return self._sync()
@@ -415,10 +323,9 @@ class LexicalIndex:
         new_ids = sorted(stored - set(snapshot.ids))
         if not (gone or new_ids):
             return SyncReport()
-        snapshot = self._for_update(snapshot)
         pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
         rows = [_row(chunk) for page in pages for chunk in self.store.chunks_by_id(page)]
-        removed_texts, removed_terms, removed_metadata = [], [], []
+        removed = _Change()
         with self._connect() as db:
             doomed = sorted(gone)
             for start in range(0, len(doomed), PAGE):
@@ -426,50 +333,51 @@ class LexicalIndex:
                 # The vocabulary takes back what these chunks gave it: read them first.
                 query = f"SELECT text, terms, filters, metadata FROM chunks WHERE id IN ({_marks(page)})"
                 for text, chunk_terms, filters, metadata in db.execute(query, page):
-                    removed_texts.append(_vocabulary_text(text, filters))
-                    removed_terms.append(chunk_terms.split())
-                    removed_metadata.append(json.loads(metadata))
+                    removed.append(text, chunk_terms, filters, metadata)
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
             db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
             db.execute("UPDATE state SET generation = generation + 1")
+        added = _Change()
+        for _id, chunk_terms, text, metadata, filters in rows:
+            added.append(text, chunk_terms, filters, metadata)
         kept = [row for row, chunk_id in enumerate(snapshot.ids) if chunk_id not in gone]
         updated = _Snapshot(
             generation=self._generation(),
             ids=[snapshot.ids[row] for row in kept] + [row[0] for row in rows],
             filter_fields=[snapshot.filter_fields[row] for row in kept]
             + _shared_filters([row[4] for row in rows]),
-            bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), [row[1].split() for row in rows]),
-            vocabulary=snapshot.vocabulary.removed(removed_texts, removed_terms).added(
-                [_vocabulary_text(row[2], row[4]) for row in rows], [row[1].split() for row in rows]
-            ),
-            documents=documents_changed(
-                snapshot.documents, removed_metadata, [json.loads(row[3]) for row in rows]
-            ),
+            bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), added.terms),
+            # A replica holds only the vocabulary's question view: changed as it is here,
+            # exact again once the complete one is read back below.
+            vocabulary=removed.taken_from(snapshot.vocabulary, added),
+            documents=documents_changed(snapshot.documents, removed.metadata, added.metadata),
         )
-        # Searchable before it is written: at 300k chunks the write is seconds of a
-        # change. A crash before the write ends leaves the pointer at an older generation
-        # than chunks.sqlite's, and the next start rebuilds the snapshot from saved terms.
+        # Searchable before the complete vocabulary is read back and the snapshot
+        # written: at 300k chunks those are seconds of a change. A crash before the write
+        # ends leaves the pointer at an older generation than chunks.sqlite's, and the
+        # next start rebuilds the snapshot from saved terms.
         self._snapshot = updated
-        self._snapshot = self._save(updated)  # the same, its term counts left on disk
+        if not updated.vocabulary.complete:
+            updated = replace(updated, vocabulary=self._complete_vocabulary(snapshot, removed, added))
+        self._snapshot = self._save(updated)
         return SyncReport(added=len(rows), removed=len(gone))
 
-    def _for_update(self, snapshot: _Snapshot) -> _Snapshot:
-        """`snapshot` with what only a change needs read back from where it was saved:
-        the term counts and the complete vocabulary (a replica holds neither). When they
-        are lost, the snapshot is rebuilt from the saved terms, before the change touches
-        them."""
+    def _complete_vocabulary(self, before: _Snapshot, removed: _Change, added: _Change) -> Vocabulary:
+        """The complete vocabulary after a change, when this process held only the
+        question view: `before`'s read back from where it was saved, then changed. When
+        that file is lost, every saved text is read again (the database already holds the
+        change)."""
         try:
-            vocabulary = snapshot.vocabulary
-            if not vocabulary.complete:
-                if snapshot.saved_in is None:
-                    raise LexicalIndexError("complete vocabulary was never saved")
-                vocabulary = _vocabulary_from_json(_read_json(snapshot.saved_in / "vocabulary.json"))
-            return replace(snapshot, bm25=snapshot.bm25.with_counts(), vocabulary=vocabulary)
+            if before.saved_in is None:
+                raise LexicalIndexError("complete vocabulary was never saved")
+            saved = _vocabulary_from_json(_read_json(before.saved_in / "vocabulary.json"))
+            return removed.taken_from(saved, added)
         except (LexicalIndexError, OSError, ValueError, KeyError, TypeError) as error:
             log.warning(
-                "The lexical index's saved counts could not be read (%s): re-indexing its saved terms.", error
+                "The lexical index's saved vocabulary could not be read (%s): re-reading its saved texts.",
+                error,
             )
-            return self._snapshot_from_database()
+            return self._vocabulary_from_database()
 
     # --- the database and the snapshots ------------------------------------------------
 
@@ -525,8 +433,9 @@ class LexicalIndex:
         directory = self.directory / name
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        sparse.save_npz(directory / "counts.npz", snapshot.bm25.term_counts(), compressed=False)
-        sparse.save_npz(directory / "weights.npz", snapshot.bm25.weights, compressed=False)
+        if not snapshot.vocabulary.complete:
+            raise ValueError("a snapshot is saved with its complete vocabulary")
+        bm25 = snapshot.bm25.save(directory)
         _write_json(directory / "terms.json", list(snapshot.bm25.terms))
         _write_json(directory / "rows.json", _rows_to_json(snapshot))
         _write_json(directory / "vocabulary.json", _vocabulary_to_json(snapshot.vocabulary))
@@ -541,7 +450,7 @@ class LexicalIndex:
                 shutil.rmtree(old, ignore_errors=True)
         return replace(
             snapshot,
-            bm25=snapshot.bm25.without_counts(directory / "counts.npz"),
+            bm25=bm25,
             vocabulary=question_view,
             saved_in=directory,
         )
@@ -606,13 +515,12 @@ def _read_snapshot(directory: Path, generation: int) -> _Snapshot:
     terms_ = _read_json(directory / "terms.json")
     columns = {term: column for column, term in enumerate(terms_)}
     ids, filter_fields = _rows_from_json(_read_json(directory / "rows.json"))
-    if (directory / "weights.npz").is_file():
-        weights = sparse.load_npz(directory / "weights.npz").tocsc()
-        bm25 = Bm25(columns, weights, counts=None, counts_path=directory / "counts.npz")
-    else:  # saved before the weights were
-        bm25 = Bm25.from_counts(columns, sparse.load_npz(directory / "counts.npz").tocsr())
-    if bm25.weights.shape != (len(ids), len(terms_)) or len(filter_fields) != len(ids):
-        raise ValueError("its term weights and rows disagree")
+    if (directory / "main.npz").is_file():
+        bm25 = Bm25.load(directory, columns)
+    else:  # saved before the counts were kept in segments: one matrix, no rows dropped
+        bm25 = Bm25.from_counts(columns, sparse.load_npz(directory / "counts.npz"))
+    if bm25.rows != len(ids) or len(filter_fields) != len(ids):
+        raise ValueError("its term counts and rows disagree")
     questions_path = directory / "vocabulary-questions.json"  # absent: saved before it existed
     vocabulary = _vocabulary_from_json(
         _read_json(questions_path if questions_path.is_file() else directory / "vocabulary.json")

@@ -68,7 +68,7 @@ class Vocabulary:
     # Abbreviation key -> each long form it stands for (its stemmed terms, sorted and
     # joined by spaces: cheap to save) -> how many chunks say so.
     alias_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    # False for the `for_questions()` view, which cannot be changed.
+    # False for the `for_questions()` view, which is not saved.
     complete: bool = True
 
     @classmethod
@@ -91,8 +91,10 @@ class Vocabulary:
         """This vocabulary with each abbreviation's long forms cut to the ones `expansions`
         returns: all a question needs. A large corpus writes an abbreviation's long form
         many ways, mostly once each: at 300k (synthetic) chunks the full counts held
-        127 MB of every replica, this view 59 MB. A change needs the full counts; the
-        lexical index reads them back from its snapshot."""
+        127 MB of every replica, this view 59 MB. A change to this view stays a view:
+        its counts are exact, but a long form it had cut may have become one of the most
+        written; the lexical index reads the full counts back from its snapshot, changes
+        them, and cuts them again."""
         if not self.complete:
             return self
         trimmed = {
@@ -103,8 +105,6 @@ class Vocabulary:
         return replace(self, alias_counts=trimmed, complete=False)
 
     def _changed(self, texts: Iterable[str], term_lists: Iterable[list[str]] | None, sign: int) -> Vocabulary:
-        if not self.complete:
-            raise ValueError("a vocabulary cut down for questions cannot be changed")
         texts = list(texts)
         if not texts:
             return self
@@ -124,7 +124,9 @@ class Vocabulary:
         alias_counts = dict(self.alias_counts)  # copied on write: only the keys touched
         for (key, long_form), count in aliases.items():
             forms = alias_counts[key] = Counter(alias_counts.get(key, ()))
-            _add(forms, long_form, sign * count)
+            if self.complete or long_form in forms or sign > 0:
+                _add(forms, long_form, sign * count)
+            # else: a long form the question view had cut; nothing of it to take back
             if not forms:
                 del alias_counts[key]
         return Vocabulary(
@@ -133,6 +135,7 @@ class Vocabulary:
             capitalised=_plus(self.capitalised, capitalised, sign),
             lowercase=_plus(self.lowercase, lowercase, sign),
             alias_counts=alias_counts,
+            complete=self.complete,
         )
 
     def idf(self, term: str) -> float:

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
+from assistant import bm25
+from assistant.bm25 import Bm25
 from assistant.config import Settings
 from assistant.index import CorpusIndex
-from assistant.lexical import Bm25, LexicalIndex, _vocabulary_from_json
+from assistant.lexical import LexicalIndex, _vocabulary_from_json
 from assistant.service import Assistant
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
@@ -190,7 +192,7 @@ def test_a_lost_or_broken_index_is_rebuilt_with_a_message(
 
     # A broken snapshot is rebuilt from the saved terms, without reading the store.
     snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
-    (snapshot / "weights.npz").write_bytes(b"not a matrix")
+    (snapshot / "main.npz").write_bytes(b"not a matrix")
     corpus, spy = open_index(settings, monkeypatch)
     assert "snapshot could not be read" in caplog.text and "re-indexing its saved terms" in caplog.text
     assert spy.texts_read == [] and corpus.lexical.count == expected
@@ -221,28 +223,35 @@ def test_an_index_out_of_step_with_the_store_catches_up(
     assert reopened.lexical.search([RARE], 5) == [] and spy.texts_read == []
 
 
-def test_a_start_leaves_the_term_counts_on_disk_and_a_change_recounts_them_when_lost(
+def test_a_change_links_the_unchanged_counts_and_lost_counts_are_rebuilt_from_saved_terms(
     tmp_path: Path, corpus_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Only an update needs the counts (130 MB at 300k chunks): a start loads the weights
-    alone, and a change whose `counts.npz` is gone rebuilds from the saved terms."""
+    """A change writes what it changed: the large `main.npz` of the new snapshot is the
+    previous one's file, hard-linked. A snapshot whose counts are gone is rebuilt from
+    `chunks.sqlite`'s saved terms at the next start."""
     caplog.set_level(logging.WARNING, logger="assistant.lexical")
     settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
     CorpusIndex(settings).ingest([corpus_dir])
     corpus = CorpusIndex(settings)  # a new process
     corpus.lexical.open()
-    bm25 = corpus.lexical._current().bm25
-    assert bm25.counts is None and bm25.counts_path is not None and bm25.counts_path.is_file()
-    bm25.counts_path.unlink()
-    query = terms("smelter tin ingots Kinta palm oil")
-    assert corpus.lexical.search(query, 5)
+    before = corpus.lexical._current().bm25.main_saved
+    assert before is not None
+    inode = before.stat().st_ino
 
     assert corpus.delete(str(corpus_dir / "alpha.md"))
+    after = corpus.lexical._current().bm25.main_saved
+    assert after is not None and after.parent != before.parent and after.stat().st_ino == inode
+    assert not before.parent.exists()
+
+    after.unlink()
+    reopened = CorpusIndex(settings)
+    query = terms("smelter tin ingots Kinta palm oil")
+    assert reopened.lexical.search(query, 5)
     assert "re-indexing its saved terms" in caplog.text
-    assert corpus.lexical.count == corpus.count()
-    assert "alpha.md" not in lexical_paths(corpus.lexical, "smelter tin ingots Kinta")
-    expected = corpus.lexical._snapshot_from_database().bm25.scores(query)
-    assert sorted(corpus.lexical._current().bm25.scores(query)) == pytest.approx(sorted(expected))
+    assert reopened.lexical.count == reopened.count()
+    assert "alpha.md" not in lexical_paths(reopened.lexical, "smelter tin ingots Kinta")
+    expected = reopened.lexical._snapshot_from_database().bm25.scores(query)
+    assert reopened.lexical._current().bm25.scores(query) == pytest.approx(expected)
 
 
 # --- the scores -------------------------------------------------------------------------
@@ -266,12 +275,51 @@ def test_scores_are_rank_bm25s(query: list[str]) -> None:
     assert np.allclose(Bm25.build(TERM_LISTS).scores(query), expected, rtol=1e-5)
 
 
+QUERIES = (["tin"], ["palm", "levy"], ["gallium"], ["sabah"], ["tin", "oil", "tin"])
+
+
 def test_an_updated_index_scores_like_one_built_from_scratch() -> None:
     new = [["gallium", "tin"], ["palm", "levy"]]
     updated = Bm25.build(TERM_LISTS).updated(np.array([0, 2, 4]), new)
+    assert updated.tail.shape[0] == 2 and updated.segment_rows == 7  # no merge: two rows changed
     rebuilt = Bm25.build([TERM_LISTS[0], TERM_LISTS[2], TERM_LISTS[4], *new])
-    for query in (["tin"], ["palm", "levy"], ["gallium"], ["sabah"]):
+    for query in QUERIES:
         assert np.allclose(updated.scores(query), rebuilt.scores(query))
+        assert np.allclose(updated.merged().scores(query), rebuilt.scores(query))
+
+
+def test_changes_merge_the_segments_once_they_outgrow_the_main_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows added and dropped over many changes, merged when due, saved and read back:
+    the same scores as an index built from the surviving rows."""
+    monkeypatch.setattr(bm25, "MERGE_MINIMUM", 3)
+    index, rows = Bm25.build(TERM_LISTS), list(TERM_LISTS)
+    merges = 0
+    for step in range(12):
+        keep = [row for row in range(len(rows)) if row % 3 != step % 3]
+        new = [["gallium", f"term{step}"], ["tin", "tin", "palm"]]
+        index = index.updated(np.array(keep), new)
+        rows = [rows[row] for row in keep] + new
+        merges += index.tail.shape[0] == 0
+        saved = tmp_path / f"snapshot-{step}"
+        saved.mkdir()
+        index = index.save(saved)
+        loaded = Bm25.load(saved, index.terms)
+        rebuilt = Bm25.build(rows)
+        for query in (*QUERIES, [f"term{step}"]):
+            assert np.allclose(loaded.scores(query), rebuilt.scores(query), rtol=1e-5)
+    assert merges >= 2 and loaded.rows == len(rows)
+
+
+def test_saved_counts_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    index = Bm25.build(TERM_LISTS).save(tmp_path)
+    np.save(tmp_path / "order.npy", np.array([0, 1, 99]))
+    with pytest.raises(bm25.Bm25Error, match="do not fit"):
+        Bm25.load(tmp_path, index.terms)
+    (tmp_path / "tail.npz").unlink()
+    with pytest.raises(bm25.Bm25Error, match="could not be read"):
+        Bm25.load(tmp_path, index.terms)
 
 
 # --- the documents it lists ---------------------------------------------------------------
@@ -425,12 +473,13 @@ def test_a_follower_catches_up_at_its_first_look_with_a_change_made_while_it_was
     assert victim not in replica.corpus.lexical._current().ids
 
 
-def test_a_replica_follows_an_ingest_by_the_new_records_and_a_delete_by_comparing_ids(
+def test_a_replica_follows_ingests_and_deletes_by_what_changed_and_compares_ids_after_a_missed_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After its first look, a replica learns what an ingest elsewhere added from the
-    records written since (cheap at any size), and compares every id only when the counts
-    say something else changed (a delete)."""
+    records written since, and what a delete removed from the change marker (both cheap
+    at any size). It compares every id only when it missed a change, which the marker
+    shows (the change it names as previous is not the last one the replica saw)."""
     folder = three_documents(tmp_path)
     settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
     writer = CorpusIndex(settings)
@@ -454,6 +503,16 @@ def test_a_replica_follows_an_ingest_by_the_new_records_and_a_delete_by_comparin
     assert replica.corpus.lexical.count == writer.count()
 
     writer.delete(str(palm))
+    reads.clear()
+    assert replica.sync_with_store()
+    assert reads == []
+    assert replica.corpus.lexical.search([RARE], 5) == []
+    assert replica.corpus.lexical.count == writer.count()
+
+    writer.ingest([palm])
+    assert replica.sync_with_store()
+    writer.delete(str(palm))
+    writer.ingest([folder / "alpha.md"])  # announced after the delete: the replica misses its hint
     reads.clear()
     assert replica.sync_with_store()
     assert reads == [1]
