@@ -10,19 +10,37 @@ store (reading only the chunks it lacks) and forgets its cached numbers.
 
 A token, not a counter: two processes that both read 7 and write 8 would leave a replica
 that had already seen 8 behind the second change. Random tokens always differ.
+
+The row also names the token it replaced and the chunks the change deleted (up to
+`MAX_REMOVED_LISTED`), so a replica that saw the previous token forgets those chunks
+without comparing every id with the store (2.4 s at 300k chunks). It is a hint: a
+replica that missed a change, or finds its count still off, compares ids as before.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 log = logging.getLogger("assistant.changes")
 
 _ROW_ID = "last-change"
+MAX_REMOVED_LISTED = 10_000  # deleted chunk ids the row names (about 450 kB)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The last change: its token, the one before it, and the chunks it deleted (None
+    when it did not list them)."""
+
+    token: str = ""
+    previous: str = ""
+    removed: list[str] | None = None
 
 
 class ChangeMarker:
@@ -40,19 +58,33 @@ class ChangeMarker:
             self._collection = self._client.get_or_create_collection(self._name, embedding_function=None)
         return self._collection
 
-    def bump(self) -> str:
-        """Record that the chunks changed; returns the new token."""
+    def bump(self, removed: list[str] | None = None) -> str:
+        """Record that the chunks changed, deleting `removed` (None: not known); returns
+        the new token."""
         token = uuid.uuid4().hex
-        self._rows().upsert(
-            ids=[_ROW_ID], embeddings=[[0.0]], metadatas=[{"token": token, "at": time.time()}]
-        )
+        metadata: dict[str, str | float] = {"token": token, "at": time.time(), "previous": self.read()}
+        if removed is not None and len(removed) <= MAX_REMOVED_LISTED:
+            metadata["removed"] = json.dumps(removed)
+        self._rows().upsert(ids=[_ROW_ID], embeddings=[[0.0]], metadatas=[metadata])
         return token
 
     def read(self) -> str:
         """The token of the last change, or "" before any."""
+        return self.last().token
+
+    def last(self) -> Change:
+        """The last change, or an empty one before any."""
         rows = self._rows().get(ids=[_ROW_ID], include=["metadatas"])
         metadatas = rows.get("metadatas") or []
-        return str(metadatas[0].get("token", "")) if metadatas else ""
+        if not metadatas:
+            return Change()
+        metadata = metadatas[0]
+        removed = metadata.get("removed")
+        return Change(
+            token=str(metadata.get("token", "")),
+            previous=str(metadata.get("previous", "")),
+            removed=json.loads(str(removed)) if removed is not None else None,
+        )
 
     def forget(self) -> None:
         """Drop the cached collection handle (after the store was reset)."""

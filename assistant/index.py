@@ -293,6 +293,7 @@ class CorpusIndex:
         self.vector_store = make_vector_store(settings, client, self.embeddings)
         # Every change is announced where other processes sharing the store can see it.
         self.changes = ChangeMarker(client, settings.collection_name)
+        self._deleted: list[str] = []  # chunk ids deleted since the last announced change
         self.record_manager = make_record_manager(settings)
         # BM25 over the same chunks, saved beside the store; ingest, delete and drop keep it in step.
         self.lexical = LexicalIndex(settings.data_dir / "lexical", self)
@@ -375,7 +376,7 @@ class CorpusIndex:
         # the store, not from this process's lexical index, whose sync (seconds at 300k
         # chunks) follows. A kill in between leaves it behind until its next sync: every
         # ingest and delete ends with one, and `serve` makes one at start.
-        self.changes.bump()
+        self._announce()
         self.lexical.sync(stored=set(self.records()))  # records = store: `repair`, then `index()`
         return report
 
@@ -419,6 +420,7 @@ class CorpusIndex:
         while stale := self.record_manager.list_keys(group_ids=paths, before=started, limit=PAGE_SIZE):
             self.vector_store.delete(ids=stale)
             self.record_manager.delete_keys(stale)
+            self._deleted += stale
             report.chunks_deleted += len(stale)
 
     @staticmethod
@@ -612,6 +614,13 @@ class CorpusIndex:
     def _delete_ids(self, ids: list[str]) -> None:
         for start in range(0, len(ids), PAGE_SIZE):
             self.vector_store.delete(ids=ids[start : start + PAGE_SIZE])
+        self._deleted += ids
+
+    def _announce(self) -> None:
+        """Tell other processes the chunks changed, naming the ones deleted (see
+        `assistant.changes`)."""
+        deleted, self._deleted = self._deleted, []
+        self.changes.bump(removed=deleted)
 
     def drop(self) -> DropReport:
         """Empty the collection and forget every record, for `ingest --rebuild`.
@@ -642,9 +651,9 @@ class CorpusIndex:
         matches = sorted(by_url | by_path | set(self._recorded_paths(as_paths)))
         for path in matches:
             self._delete_path(path)
-        self.lexical.sync(stored=set(self.records()))  # both forgot the same chunks
         if matches:
-            self.changes.bump()
+            self._announce()  # before this process's own lexical sync, as an ingest does
+        self.lexical.sync(stored=set(self.records()))  # both forgot the same chunks
         return matches
 
     def _delete_path(self, path: str) -> int:
@@ -653,6 +662,7 @@ class CorpusIndex:
             page = keys[start : start + PAGE_SIZE]
             self.vector_store.delete(ids=page)
             self.record_manager.delete_keys(page)
+            self._deleted += page
         return len(keys)
 
     def sources(self) -> list[SourceInfo]:

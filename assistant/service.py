@@ -85,8 +85,8 @@ class Assistant:
         """Catch up with changes other processes made to a shared store (see
         `assistant.changes`); returns whether there was one. Cheap when nothing changed:
         one read of the change marker."""
-        token = self.corpus.changes.read()
-        if token == self._seen_change:
+        change = self.corpus.changes.last()
+        if change.token == self._seen_change:
             return False
         with self._lock:
             looked_at = self.corpus.record_time()
@@ -94,13 +94,15 @@ class Assistant:
                 self.corpus.lexical.sync()  # compares every id, reads only the chunks it lacks
             else:
                 # The records written since the last look (with a margin for ingests that
-                # were committing then) name the chunks an ingest added; anything else
-                # shows in the counts, and the ids are compared then.
+                # were committing then) name the chunks an ingest added; the change marker
+                # names the chunks deleted, when this process saw the change before it.
+                # Anything else shows in the counts, and the ids are compared then.
                 since = self._records_seen_at - RECORDS_MARGIN_SECONDS
-                self.corpus.lexical.sync_added(self.corpus.recorded_since(since))
+                removed = change.removed if change.previous == self._seen_change else None
+                self.corpus.lexical.sync_added(self.corpus.recorded_since(since), removed or ())
             self._records_seen_at = looked_at
             self._stats = None
-            self._seen_change = token
+            self._seen_change = change.token
         return True
 
     def follow_changes(self, interval: float | None = None) -> Follower:
