@@ -174,12 +174,22 @@ def test_upload_ask_delete_in_the_browser(browser, served, tmp_path: Path) -> No
     upload = tmp_path / "kuantan-anode.md"
     upload.write_text(ANODE_DOCUMENT, encoding="utf-8")
     page = open_page(browser, server)
+    header = page.locator(".mia-header")
+    before = assistant.stats()["documents"]
+    header.get_by_text(f"Answers from {before} public documents").wait_for()
     page.get_by_role("tab", name="Documents").click()  # shown by the page's load event
     table = page.locator("#documents-table")
     table.get_by_text("Malaysia Critical Minerals Cooperation").wait_for()
 
     page.locator("#documents-upload input[type=file]").set_input_files(str(upload))
     page.locator("#documents-status").get_by_text("1 added").wait_for(timeout=30000)
+    # What else shows the documents follows: the header's count, the Quality tab's choices.
+    header.get_by_text(f"Answers from {before + 1} public documents").wait_for()
+    page.get_by_role("tab", name="Quality").click()
+    page.locator("#promote-source input").click()
+    page.get_by_role("option", name=ANODE_TITLE).wait_for()
+    page.keyboard.press("Escape")
+    page.get_by_role("tab", name="Documents").click()
     chunks = next(info.chunks for info in assistant.sources() if info.title == ANODE_TITLE)
     row = table.get_by_role("row").filter(has_text=ANODE_TITLE)
     assert [cell.strip() for cell in row.get_by_role("cell").all_inner_texts()][:4] == [
@@ -209,6 +219,7 @@ def test_upload_ask_delete_in_the_browser(browser, served, tmp_path: Path) -> No
     confirm.get_by_role("button", name="Delete it").click()
     page.locator("#documents-status").get_by_text(f"Deleted {ANODE_TITLE}").wait_for()
     assert table.get_by_role("row").filter(has_text=ANODE_TITLE).count() == 0
+    header.get_by_text(f"Answers from {before} public documents").wait_for()
     assert ANODE_TITLE not in [info.title for info in assistant.sources()]
     assert not (uploads_dir(assistant.settings) / upload.name).exists()
 

@@ -400,8 +400,14 @@ def header_html(stats: dict[str, Any]) -> str:
 def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) -> gr.Blocks:
     """The chat page, its questions limited by `policy`; with `staff`, a second tab for
     answer quality and one to manage documents (shown to staff only, see documents_ui)."""
+
+    def current_header() -> str:
+        return header_html(assistant.stats())
+
     with gr.Blocks(title="Market Intelligence Assistant", fill_height=True) as blocks:
-        gr.HTML(header_html(assistant.stats()))
+        header = gr.HTML(current_header())
+        # A page opened after an ingest elsewhere (or a replica's sync) shows today's count.
+        blocks.load(current_header, None, header, api_visibility="undocumented")
         with gr.Tab("Chat", elem_id="chat-tab"):
             build_chat(assistant, policy)
         if staff:
@@ -412,7 +418,7 @@ def build_ui(assistant: Assistant, policy: AccessPolicy, staff: bool = False) ->
             from assistant.ui.documents_tab import build_documents_tab
 
             with gr.Tab("Documents", visible=False, elem_id="documents-tab") as documents_tab:
-                build_documents_tab(assistant, policy, blocks, documents_tab)
+                build_documents_tab(assistant, policy, blocks, documents_tab, (current_header, header))
     return blocks
 
 

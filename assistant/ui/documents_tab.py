@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import html
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +251,13 @@ INTRO = (
 )
 
 
-def build_documents_tab(assistant: Assistant, policy: AccessPolicy, blocks: gr.Blocks, tab: gr.Tab) -> None:
+def build_documents_tab(
+    assistant: Assistant,
+    policy: AccessPolicy,
+    blocks: gr.Blocks,
+    tab: gr.Tab,
+    after_change: tuple[Callable[[], Any], gr.Component] | None = None,
+) -> None:
     """The tab's components and events (call inside `tab`, created hidden): each page load
     shows the tab only to staff (`staff_refusal`), and every handler checks again, since
     Gradio's API can be called without the page."""
@@ -306,7 +313,11 @@ def build_documents_tab(assistant: Assistant, policy: AccessPolicy, blocks: gr.B
     serial = {"concurrency_limit": 1, "concurrency_id": "documents", **hidden}
     blocks.load(on_load, None, [tab, table], **hidden)  # type: ignore[arg-type]
     tab.select(listing, None, table, **hidden)  # type: ignore[arg-type]
-    files.upload(on_upload, files, [status, table, files], **serial)  # type: ignore[arg-type]
+    uploaded = files.upload(on_upload, files, [status, table, files], **serial)  # type: ignore[arg-type]
     table.click(on_pick, None, [chosen, question, confirm_box, status], scroll_to_output=True, **hidden)  # type: ignore[arg-type]
-    confirm.click(on_delete, chosen, [status, table, chosen, confirm_box], **serial)  # type: ignore[arg-type]
+    deleted = confirm.click(on_delete, chosen, [status, table, chosen, confirm_box], **serial)  # type: ignore[arg-type]
+    if after_change:  # what else on the page shows the documents (the header's count)
+        refresh, shown = after_change
+        for event in (uploaded, deleted):
+            event.then(refresh, None, shown, **hidden)  # type: ignore[arg-type]
     cancel.click(lambda: (None, gr.update(visible=False)), None, [chosen, confirm_box], **hidden)  # type: ignore[arg-type]

@@ -298,6 +298,11 @@ def _relative(path: str) -> str:
         return path
 
 
+def source_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """The "Evidence is in" choices: any document, or one of those indexed now."""
+    return [("any indexed document", "")] + [(info.title, info.path) for info in assistant.sources()]
+
+
 def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
     """The tab's components and events (call inside `tab`); opening the tab refreshes the
     feedback list, and the report summary when a newer report exists (written by another
@@ -370,7 +375,7 @@ def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
     with gr.Row():
         question_type = gr.Dropdown(list(QUESTION_TYPES), label="Question type", elem_id="promote-type")
         source = gr.Dropdown(
-            [("any indexed document", "")] + [(info.title, info.path) for info in assistant.sources()],
+            source_choices(assistant),
             value="",
             label="Evidence is in",
             elem_id="promote-source",
@@ -402,5 +407,6 @@ def build_quality_tab(assistant: Assistant, tab: gr.Tab) -> None:
     rating.change(on_filter, rating, table)
     refresh.click(on_filter, rating, table)
     tab.select(on_filter, rating, table)
+    tab.select(lambda: gr.update(choices=source_choices(assistant)), None, source)  # after uploads
     table.select(on_select, table, [selected, chosen])
     promote.click(on_promote, [selected, question_type, reference, evidence, source], promote_status)
