@@ -312,6 +312,25 @@ def test_changes_merge_the_segments_once_they_outgrow_the_main_one(
     assert merges >= 2 and loaded.rows == len(rows)
 
 
+def test_cached_column_weights_give_the_same_scores_within_their_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A question reuses the weights of columns an earlier one computed; the cache keeps
+    the most recently used within its limit, and a column larger than it is not kept."""
+    monkeypatch.setattr(bm25, "CACHED_WEIGHTS", 4)
+    index = Bm25.build(TERM_LISTS).updated(np.array([0, 1, 3]), [["tin", "gallium"]])  # a tail, a drop
+    reference = Bm25.build([TERM_LISTS[0], TERM_LISTS[1], TERM_LISTS[3], ["tin", "gallium"]])
+    for query in (*QUERIES, *QUERIES, ["oil"], ["tin", "smelter"], ["tin"]):
+        assert np.allclose(index.scores(query), reference.scores(query), rtol=1e-5)
+        assert index._cache._size <= 4
+    # "oil" (2 rows) made way for "tin" (3) and "smelter" (1); "tin" was used last.
+    assert list(index._cache._held) == [index.terms["smelter"], index.terms["tin"]]
+    monkeypatch.setattr(bm25, "CACHED_WEIGHTS", 2)
+    smaller = Bm25.build(TERM_LISTS)
+    assert np.allclose(smaller.scores(["tin"]), BM25Okapi(TERM_LISTS).get_scores(["tin"]), rtol=1e-5)
+    assert smaller._cache._size == 0  # "tin" has more rows than the cache may hold
+
+
 def test_saved_counts_that_do_not_fit_are_refused(tmp_path: Path) -> None:
     index = Bm25.build(TERM_LISTS).save(tmp_path)
     np.save(tmp_path / "order.npy", np.array([0, 1, 99]))
