@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
+from scipy import sparse
 
 from assistant import bm25
 from assistant.bm25 import Bm25
@@ -553,6 +554,31 @@ def test_the_best_rows_are_a_prefix_of_the_full_stable_order() -> None:
         full = [int(r) for r in matching[np.argsort(-scores[matching], kind="stable")]]
         expected = [r for r in full if accept is None or accept(fields[r])][:k]
         assert _best_rows(scores, matching, k, accept, fields) == expected
+
+
+def test_a_snapshot_with_the_counts_in_one_matrix_loads_and_is_saved_again_in_segments(
+    tmp_path: Path, corpus_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snapshots saved before the segments held `counts.npz` (and `weights.npz`): the
+    first start reads them without touching the store and saves the segments."""
+    settings = Settings(data_dir=tmp_path / "data", chunk_size=100)
+    CorpusIndex(settings).ingest([corpus_dir])
+    directory = settings.data_dir / "lexical"
+    snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
+    query = terms("smelter tin ingots Kinta palm oil")
+    expected = Bm25.load(
+        snapshot, {t: i for i, t in enumerate(json.loads((snapshot / "terms.json").read_text()))}
+    )
+    sparse.save_npz(snapshot / "counts.npz", expected.main.tocsr().astype(np.float32))
+    (snapshot / "weights.npz").write_bytes(b"no longer read")
+    for name in bm25.FILES:
+        (snapshot / name).unlink()
+
+    corpus, spy = open_index(settings, monkeypatch)
+    assert corpus.lexical._current().bm25.scores(query) == pytest.approx(expected.scores(query))
+    assert spy.texts_read == [] and all((snapshot / name).is_file() for name in bm25.FILES)
+    assert corpus.lexical._current().bm25.main_saved == snapshot / "main.npz"
+    assert corpus.lexical.vocabulary == open_index(settings, monkeypatch)[0].lexical.vocabulary
 
 
 def test_rows_keep_one_filter_dict_per_document_and_old_snapshots_still_load(
