@@ -189,6 +189,9 @@ class Settings(BaseSettings):
         ),
     )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="Seconds a request's body may take to arrive before a 408."
+    )
     max_history_messages: int = Field(40, ge=0, description="Conversation turns kept per request.")
     allowed_hosts: list[str] = Field(
         default_factory=list,

@@ -13,6 +13,7 @@ Secure by default:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import time
@@ -239,11 +240,15 @@ def _same_origin(request: HTTPConnection, origin: str) -> bool:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over `max_bytes`, whether or not they declare Content-Length."""
+    """413 for bodies over `max_bytes`, whether or not they declare Content-Length; 408
+    for a body that has not all arrived `timeout` seconds after the request began (a
+    Content-Length larger than what is sent held the request, and its worker, until the
+    client gave up)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
@@ -254,15 +259,28 @@ class BodyLimitMiddleware:
             await _send_too_large(send, self.max_bytes)
             return
         received = 0
-        too_large = False
+        refusal: tuple[int, str, str] | None = None  # sent in place of the app's response
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        body_complete = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
+            nonlocal received, refusal, body_complete
+            if body_complete:  # after the body, receive only waits for a disconnect
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                refusal = (
+                    408,
+                    f"The request body did not arrive within {self.timeout:g} seconds.",
+                    "body_timeout",
+                )
+                return {"type": "http.disconnect"}
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    too_large = True
+                    refusal = (413, f"Request body is larger than {self.max_bytes} bytes.", "body_too_large")
                     return {"type": "http.disconnect"}
             return message
 
@@ -270,11 +288,11 @@ class BodyLimitMiddleware:
 
         async def guarded_send(message: Message) -> None:
             nonlocal response_started
-            if too_large and not response_started:
+            if refusal and not response_started:
                 response_started = True
-                await _send_too_large(send, self.max_bytes)
+                await send_error(send, *refusal)
                 return
-            if not too_large:
+            if not refusal:
                 response_started = response_started or message["type"] == "http.response.start"
                 await send(message)
 

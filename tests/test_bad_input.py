@@ -18,10 +18,13 @@ import io
 import json
 import os
 import random
+import socket
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -898,3 +901,30 @@ def test_utf16_without_a_bom_is_not_indexed_as_text_with_nuls(tmp_path: Path) ->
     except DocumentLoadError:
         return  # skipped with a reason: fine
     assert "\x00" not in text
+
+
+def test_a_body_that_never_arrives_gets_408_and_the_server_answers_on(corpus_assistant: Assistant) -> None:
+    """A Content-Length larger than what is sent used to hold the request (and a worker)
+    until the client gave up: now the body has `body_timeout_seconds` to arrive."""
+    settings = corpus_assistant.settings
+    saved = settings.body_timeout_seconds
+    settings.body_timeout_seconds = 1.0
+    try:
+        app = create_app(corpus_assistant, host="127.0.0.1", with_ui=False)
+    finally:
+        settings.body_timeout_seconds = saved
+    with LiveServer(app) as server:
+        address = urlparse(server.url)
+        with socket.create_connection((address.hostname, address.port), timeout=15) as raw:
+            raw.sendall(
+                b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"question": "What'
+            )
+            began = time.monotonic()
+            reply = b""
+            while b"body_timeout" not in reply and (chunk := raw.recv(4096)):
+                reply += chunk
+            waited = time.monotonic() - began
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b'"type": "body_timeout"' in reply and 0.9 < waited < 10
+        _still_answers(server.url)

@@ -218,7 +218,11 @@ def create_app(
     app.include_router(make_router(assistant, caller), prefix="/v1")
     _add_widget_routes(app)
     app.add_middleware(CorsMiddleware, policy=policy)  # type: ignore[arg-type]
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(
+        BodyLimitMiddleware,  # type: ignore[arg-type]
+        max_bytes=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
     app.add_middleware(HostCheckMiddleware, policy=policy)  # type: ignore[arg-type]  # outermost
     if with_ui:
         app = with_chat(app, assistant, staff=show_quality_tab(settings, host))
