@@ -62,9 +62,15 @@ class ChangeMarker:
         """Record that the chunks changed, deleting `removed` (None: not known); returns
         the new token."""
         token = uuid.uuid4().hex
-        metadata: dict[str, str | float] = {"token": token, "at": time.time(), "previous": self.read()}
-        if removed is not None and len(removed) <= MAX_REMOVED_LISTED:
-            metadata["removed"] = json.dumps(removed)
+        listed = removed is not None and len(removed) <= MAX_REMOVED_LISTED
+        metadata: dict[str, str | float] = {
+            "token": token,
+            "at": time.time(),
+            "previous": self.read(),
+            # Always written, "" when not listed: Chroma's upsert keeps the keys a row had
+            # and the new metadata lacks, so an omitted key would leave the last list.
+            "removed": json.dumps(removed) if listed else "",
+        }
         self._rows().upsert(ids=[_ROW_ID], embeddings=[[0.0]], metadatas=[metadata])
         return token
 
@@ -83,7 +89,7 @@ class ChangeMarker:
         return Change(
             token=str(metadata.get("token", "")),
             previous=str(metadata.get("previous", "")),
-            removed=json.loads(str(removed)) if removed is not None else None,
+            removed=json.loads(str(removed)) if removed else None,
         )
 
     def forget(self) -> None:

@@ -616,11 +616,12 @@ class CorpusIndex:
             self.vector_store.delete(ids=ids[start : start + PAGE_SIZE])
         self._deleted += ids
 
-    def _announce(self) -> None:
+    def _announce(self, deleted_all: bool = False) -> None:
         """Tell other processes the chunks changed, naming the ones deleted (see
-        `assistant.changes`)."""
+        `assistant.changes`); after `drop`, which deleted every chunk, naming none (a
+        replica then compares ids)."""
         deleted, self._deleted = self._deleted, []
-        self.changes.bump(removed=deleted)
+        self.changes.bump(removed=None if deleted_all else deleted)
 
     def drop(self) -> DropReport:
         """Empty the collection and forget every record, for `ingest --rebuild`.
@@ -632,7 +633,7 @@ class CorpusIndex:
         chunks = len(self.stored_ids())
         self.vector_store.reset_collection()
         self.lexical.reset()
-        self.changes.bump()
+        self._announce(deleted_all=True)
         keys = list(records)
         for start in range(0, len(keys), PAGE_SIZE):
             self.record_manager.delete_keys(keys[start : start + PAGE_SIZE])

@@ -28,12 +28,15 @@ def test_each_change_names_the_one_before_and_the_chunks_it_deleted(tmp_path: Pa
     assert changes_.last() == Change(token=second, previous=first, removed=["a-1", "a-2"])
     third = changes_.bump(removed=[])
     assert changes_.last() == Change(token=third, previous=second, removed=[])
-    assert len({first, second, third}) == 3 and changes_.read() == third
+    fourth = changes_.bump()  # not known: the earlier lists are not left behind
+    assert changes_.last() == Change(token=fourth, previous=third, removed=None)
+    assert len({first, second, third, fourth}) == 4 and changes_.read() == fourth
 
 
 def test_too_many_deleted_chunks_are_not_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A replica then compares ids, as after a change it missed."""
     monkeypatch.setattr(changes, "MAX_REMOVED_LISTED", 2)
     changes_ = marker(tmp_path)
+    changes_.bump(removed=["a"])
     changes_.bump(removed=["a", "b", "c"])
     assert changes_.last().removed is None

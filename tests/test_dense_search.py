@@ -115,5 +115,6 @@ def test_count_follows_the_collection_through_a_drop(tmp_path: Path) -> None:
     assert index.count() == len(index.stored_ids()) > 0
     index.drop()  # the collection is replaced by a new, empty one
     assert index.count() == 0
+    assert index.changes.last().removed is None  # replicas compare ids after a drop
     index.ingest([corpus])
     assert index.count() == len(index.stored_ids()) > 0
