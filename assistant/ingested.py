@@ -150,7 +150,7 @@ class IngestedFiles:
 
 
 class KeysByPath(Protocol):
-    """Record keys by source path: a dict, or `CorpusIndex.recorded_keys`, which reads them
+    """Record keys by source path: a dict, or `index.RecordedKeys`, which reads them
     path by path while few are asked for."""
 
     def get(self, path: str, default: list[str], /) -> list[str]: ...

@@ -19,8 +19,8 @@ What lives in `directory` (the data directory's `lexical/`):
   that every change bumps. The texts of lexical hits come from here, not from Chroma.
 - `snapshot-<generation>/`: what a process loads at start: the term counts (`Bm25`'s
   files; the large one is hard-linked from the previous snapshot when it did not
-  change), the rows' ids and filter fields, the corpus `Vocabulary`'s counts and each document's chunk
-  count and citation fields (what `assistant sources` lists), which a change updates
+  change), the rows' ids and filter fields, the corpus `Vocabulary`'s counts and each
+  document's chunk count and citation fields (what `assistant sources` lists), which a change updates
   with the changed chunks alone (the removed ones are read back from `chunks.sqlite`
   before they go). `current.json` names the newest.
   A missing or broken snapshot is rebuilt from `chunks.sqlite`'s saved terms; a missing
@@ -131,7 +131,7 @@ class _Snapshot:
     bm25: Bm25 = field(default_factory=lambda: Bm25.build([]))
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     documents: Documents = field(default_factory=dict)
-    saved_in: Path | None = None  # its directory, once saved: an update reads counts there
+    saved_in: Path | None = None  # its directory, once saved: a replica's change reads the vocabulary there
 
 
 @dataclass
@@ -329,8 +329,9 @@ class LexicalIndex:
     def _sync(self, stored: set[str] | None = None) -> SyncReport:
         snapshot = self._snapshot
         stored = self.store.stored_ids() if stored is None else stored
-        gone = set(snapshot.ids) - stored
-        new_ids = sorted(stored - set(snapshot.ids))
+        held = set(snapshot.ids)
+        gone = held - stored
+        new_ids = sorted(stored - held)
         if not (gone or new_ids):
             return SyncReport()
         pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
@@ -439,12 +440,12 @@ class LexicalIndex:
 
     def _save(self, snapshot: _Snapshot) -> _Snapshot:
         """Write `snapshot` as the current one and remove older ones."""
+        if not snapshot.vocabulary.complete:  # checked before the directory is emptied
+            raise ValueError("a snapshot is saved with its complete vocabulary")
         name = f"snapshot-{snapshot.generation}"
         directory = self.directory / name
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
-        if not snapshot.vocabulary.complete:
-            raise ValueError("a snapshot is saved with its complete vocabulary")
         bm25 = snapshot.bm25.save(directory)
         _write_json(directory / "terms.json", list(snapshot.bm25.terms))
         _write_json(directory / "rows.json", _rows_to_json(snapshot))

@@ -280,7 +280,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
-                    refusal = (413, f"Request body is larger than {self.max_bytes} bytes.", "body_too_large")
+                    refusal = _too_large(self.max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -299,8 +299,12 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
 
+def _too_large(max_bytes: int) -> tuple[int, str, str]:
+    return 413, f"Request body is larger than {max_bytes} bytes.", "body_too_large"
+
+
 async def _send_too_large(send: Send, max_bytes: int) -> None:
-    await send_error(send, 413, f"Request body is larger than {max_bytes} bytes.", "body_too_large")
+    await send_error(send, *_too_large(max_bytes))
 
 
 async def send_error(send: Send, status: int, message: str, kind: str) -> None:

@@ -566,6 +566,7 @@ def test_a_snapshot_with_the_counts_in_one_matrix_loads_and_is_saved_again_in_se
     directory = settings.data_dir / "lexical"
     snapshot = directory / json.loads((directory / "current.json").read_text())["snapshot"]
     query = terms("smelter tin ingots Kinta palm oil")
+    vocabulary = open_index(settings, monkeypatch)[0].lexical.vocabulary  # as saved in segments
     expected = Bm25.load(
         snapshot, {t: i for i, t in enumerate(json.loads((snapshot / "terms.json").read_text()))}
     )
@@ -578,7 +579,11 @@ def test_a_snapshot_with_the_counts_in_one_matrix_loads_and_is_saved_again_in_se
     assert corpus.lexical._current().bm25.scores(query) == pytest.approx(expected.scores(query))
     assert spy.texts_read == [] and all((snapshot / name).is_file() for name in bm25.FILES)
     assert corpus.lexical._current().bm25.main_saved == snapshot / "main.npz"
-    assert corpus.lexical.vocabulary == open_index(settings, monkeypatch)[0].lexical.vocabulary
+    assert corpus.lexical.vocabulary == vocabulary
+    assert not (snapshot / "counts.npz").exists()  # the next start reads the segments alone
+    assert open_index(settings, monkeypatch)[0].lexical._current().bm25.scores(query) == pytest.approx(
+        expected.scores(query)
+    )
 
 
 def test_rows_keep_one_filter_dict_per_document_and_old_snapshots_still_load(
