@@ -34,6 +34,8 @@ class Embedder(Protocol):
 
     def embed_sentences(self, sentences: list[str]) -> list[list[float]]: ...
 
+    def embed_for_storage(self, texts: list[str]) -> np.ndarray: ...
+
 
 class EmbeddingModelError(RuntimeError):
     """The configured embedding model cannot be loaded offline, or not on its device."""
@@ -156,6 +158,13 @@ class SentenceTransformerEmbeddings(Embeddings):
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return [found[s].tolist() for s in sentences]
+
+    def embed_for_storage(self, texts: list[str]) -> np.ndarray:
+        """Embed texts that are stored, not searched (a chunk's sentences, at ingest): one
+        float32 row each, neither cached nor counted in `texts_embedded`."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._encode(list(texts))
 
     def _encode(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         return self.model.encode(

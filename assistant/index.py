@@ -37,6 +37,7 @@ from assistant.documents import LoadError, load_paths
 from assistant.embeddings import Embedder, make_embeddings
 from assistant.ingested import IngestedFiles, KeysByPath
 from assistant.lexical import LexicalIndex
+from assistant.sentence_vectors import with_sentence_vectors
 
 SOURCE_KEY = "path"  # one file = one source in the record manager
 CHUNKS_PER_INDEX_CALL = 64
@@ -176,10 +177,23 @@ def make_chroma_client(settings: Settings):
 
 
 def make_vector_store(settings: Settings, client=None, embeddings=None):  # type: ignore[no-untyped-def]
-    """The LangChain Chroma store, created in cosine space when it does not exist yet."""
+    """The LangChain Chroma store, created in cosine space when it does not exist yet;
+    with `sentence_vectors`, one that stores each chunk's sentence vectors with it."""
     from langchain_chroma import Chroma
 
-    return Chroma(
+    class SentenceVectorChroma(Chroma):
+        """Chroma that adds each chunk's sentence vectors to its metadata as it is added:
+        `index()` adds only the chunks it has to embed, so unchanged ones cost nothing."""
+
+        def add_texts(self, texts, metadatas=None, ids=None, **kwargs):  # type: ignore[no-untyped-def]
+            texts = list(texts)
+            if metadatas:
+                embed = self._embedding_function.embed_for_storage
+                metadatas = with_sentence_vectors(texts, metadatas, embed)
+            return super().add_texts(texts, metadatas, ids, **kwargs)
+
+    store = SentenceVectorChroma if settings.sentence_vectors else Chroma
+    return store(
         collection_name=settings.collection_name,
         embedding_function=embeddings or make_embeddings(settings),
         client=client or make_chroma_client(settings),

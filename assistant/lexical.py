@@ -46,12 +46,13 @@ from langchain_core.documents import Document
 from scipy import sparse
 
 from assistant.bm25 import Bm25
+from assistant.sentence_vectors import SENTENCE_VECTORS_KEY
 from assistant.text import terms
 from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger("assistant.lexical")
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of chunks.sqlite; another value means rebuild
+SCHEMA_VERSION = 2  # PRAGMA user_version of chunks.sqlite; 1 is migrated, others rebuilt
 # vocabulary.json's format; another one means the snapshot is rebuilt from chunks.sqlite.
 VOCABULARY_FORMAT = 2
 # The counts a saved vocabulary holds, in order (the list snapshots were saved with).
@@ -221,10 +222,10 @@ class LexicalIndex:
         if not ids:
             return {}
         with self._connect() as db:
-            rows = db.execute(f"SELECT id, text, metadata FROM chunks WHERE id IN ({_marks(ids)})", ids)
+            query = f"SELECT id, text, metadata, vectors FROM chunks WHERE id IN ({_marks(ids)})"
             return {
-                chunk_id: Document(id=chunk_id, page_content=text, metadata=json.loads(metadata))
-                for chunk_id, text, metadata in rows
+                chunk_id: Document(id=chunk_id, page_content=text, metadata=_with_vectors(metadata, vectors))
+                for chunk_id, text, metadata, vectors in db.execute(query, ids)
             }
 
     # --- opening and following the store ----------------------------------------------
@@ -346,10 +347,14 @@ class LexicalIndex:
                 for text, chunk_terms, filters, metadata in db.execute(query, page):
                     removed.append(text, chunk_terms, filters, metadata)
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
-            db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO chunks (id, terms, text, metadata, filters, vectors)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             db.execute("UPDATE state SET generation = generation + 1")
         added = _Change()
-        for _id, chunk_terms, text, metadata, filters in rows:
+        for _id, chunk_terms, text, metadata, filters, _vectors in rows:
             added.append(text, chunk_terms, filters, metadata)
         kept = [row for row, chunk_id in enumerate(snapshot.ids) if chunk_id not in gone]
         updated = _Snapshot(
@@ -480,26 +485,42 @@ class LexicalIndex:
             if version == 0:
                 db.executescript(
                     "CREATE TABLE chunks (id TEXT PRIMARY KEY, terms TEXT NOT NULL, text TEXT NOT NULL,"
-                    " metadata TEXT NOT NULL, filters TEXT NOT NULL);"
+                    " metadata TEXT NOT NULL, filters TEXT NOT NULL, vectors TEXT);"
                     "CREATE TABLE state (generation INTEGER NOT NULL);"
                     "INSERT INTO state VALUES (0);"
                     f"PRAGMA user_version = {SCHEMA_VERSION};"
+                )
+            elif version == 1:
+                # Before sentence vectors: their chunks have none, and are embedded per question.
+                db.executescript(
+                    f"ALTER TABLE chunks ADD COLUMN vectors TEXT; PRAGMA user_version = {SCHEMA_VERSION};"
                 )
             elif version != SCHEMA_VERSION:
                 raise LexicalIndexError(f"in {self.directory} has format {version}, not {SCHEMA_VERSION}")
             yield db
 
 
-def _row(chunk: Document) -> tuple[str, str, str, str, str]:
-    """A chunk as a database row: id, terms, text, metadata, filter fields."""
-    metadata = chunk.metadata or {}
+def _row(chunk: Document) -> tuple[str, str, str, str, str, str | None]:
+    """A chunk as a database row: id, terms, text, metadata, filter fields, sentence
+    vectors. The vectors (kilobytes a chunk) have their own column: only a search's
+    results read them, never the reads of every row's metadata."""
+    metadata = dict(chunk.metadata or {})
+    vectors = metadata.pop(SENTENCE_VECTORS_KEY, None)
     return (
         str(chunk.id),
         " ".join(terms(chunk.page_content)),  # terms never contain spaces
         chunk.page_content,
         json.dumps(metadata),
         json.dumps({key: metadata.get(key) for key in FILTER_FIELDS}),
+        vectors,
     )
+
+
+def _with_vectors(metadata: str, vectors: str | None) -> dict[str, Any]:
+    loaded = json.loads(metadata)
+    if vectors:
+        loaded[SENTENCE_VECTORS_KEY] = vectors
+    return loaded
 
 
 def _vocabulary_text(text: str, filters: str) -> str:

@@ -44,6 +44,7 @@ class Passage:
     dense_score: float = 0.0  # cosine similarity to the query
     bm25_score: float = 0.0
     duplicates: list[str] = field(default_factory=list)  # chunk ids collapsed into this one
+    sentence_vectors: str = ""  # as stored at ingest (`assistant.sentence_vectors`); "" if not
 
     @classmethod
     def from_chunk(cls, chunk: Document) -> Passage:
@@ -63,6 +64,7 @@ class Passage:
             sentences=[(span[0], span[1]) for span in sentences],
             headings={i for i, span in enumerate(sentences) if len(span) > 2 and span[2]},
             page=metadata.get("page"),
+            sentence_vectors=str(metadata.get("sentence_vectors", "")),
         )
 
     def sentence_texts(self) -> list[str]:

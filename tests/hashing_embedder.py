@@ -35,6 +35,11 @@ class HashingEmbedder:
     def embed_sentences(self, sentences: list[str]) -> list[list[float]]:
         return [self._vector(text) for text in sentences]
 
+    def embed_for_storage(self, texts: list[str]) -> np.ndarray:
+        return np.array([self._vector(text) for text in texts], dtype=np.float32).reshape(
+            len(texts), DIMENSION
+        )
+
     @staticmethod
     def _vector(text: str) -> list[float]:
         vector = np.zeros(DIMENSION)

@@ -17,6 +17,7 @@ import numpy as np
 from assistant.embeddings import Embedder
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
+from assistant.sentence_vectors import decode
 from assistant.text import LIST_MARKER, terms
 from assistant.types import Passage
 from assistant.vocabulary import Vocabulary
@@ -137,8 +138,10 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
 def _add_features(evidence: Evidence, embeddings: Embedder) -> None:
     analysis, candidates, passages = evidence.analysis, evidence.candidates, evidence.passages
     queries = list(dict.fromkeys([evidence.standalone_question, evidence.question]))
-    vectors = np.array(embeddings.embed_sentences(queries + [c.text for c in candidates]))
-    similarities = vectors[len(queries) :] @ vectors[: len(queries)].T
+    query_vectors = np.array(embeddings.embed_sentences(queries))
+    similarities = (
+        sentence_vectors(candidates, passages, embeddings, query_vectors.shape[1]) @ query_vectors.T
+    )
     query_terms = analysis.terms
     query_weight = evidence.term_weight(query_terms)
     focus = set(analysis.focus)
@@ -185,6 +188,27 @@ def _add_features(evidence: Evidence, embeddings: Embedder) -> None:
     for candidate in candidates:
         candidate.features["semantic_gap"] = candidate.features["semantic"] - best_semantic
         candidate.features["lexical_gap"] = candidate.features["lexical"] - best_lexical
+
+
+def sentence_vectors(
+    candidates: list[Candidate], passages: list[Passage], embeddings: Embedder, dimension: int
+) -> np.ndarray:
+    """One row per candidate: the vector stored with its passage at ingest, or embedded
+    now for a passage stored without them."""
+    stored = [
+        decode(p.sentence_vectors, len(p.sentences), dimension) if p.sentence_vectors else None
+        for p in passages
+    ]
+    rows: list[np.ndarray | None] = []
+    for candidate in candidates:
+        vectors = stored[candidate.passage_index]
+        rows.append(None if vectors is None else vectors[candidate.sentence_index])
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if missing:
+        embedded = embeddings.embed_sentences([candidates[i].text for i in missing])
+        for i, vector in zip(missing, embedded, strict=True):
+            rows[i] = np.asarray(vector, dtype=np.float32)
+    return np.array(rows, dtype=np.float32)
 
 
 def introduces_list(passage: Passage, sentence_index: int) -> bool:

@@ -1,0 +1,140 @@
+"""Sentence vectors made at ingest: stored with each chunk, read back with its passages,
+used by the answer step instead of embedding the sentences per question."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+from assistant.lexical import SCHEMA_VERSION, LexicalIndex
+from assistant.sentence_vectors import SENTENCE_VECTORS_KEY, decode, encode
+from assistant.service import Assistant
+from assistant.text import terms
+from assistant.types import Passage
+from tests.hashing_embedder import HashingEmbedder
+from tests.test_index import three_documents
+
+QUESTION = "Where does the smelter export tin ingots to?"
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, recording every text `embed_sentences` is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sentences_asked: list[str] = []
+
+    def embed_sentences(self, sentences: list[str]) -> list[list[float]]:
+        self.sentences_asked += sentences
+        return super().embed_sentences(sentences)
+
+
+def make_assistant(tmp_path: Path, **settings: object) -> tuple[Assistant, CountingEmbedder]:
+    embedder = CountingEmbedder()
+    tmp_path.mkdir(exist_ok=True)
+    assistant = Assistant(
+        Settings(data_dir=tmp_path / "data", chunk_size=150, **settings), embeddings=embedder
+    )
+    report = assistant.ingest([three_documents(tmp_path)])
+    assert not report.errors and report.chunks_added >= 3
+    return assistant, embedder
+
+
+def test_vectors_round_trip_and_a_mismatch_is_refused() -> None:
+    vectors = np.random.default_rng(1).normal(size=(3, 384)).astype(np.float32)
+    back = decode(encode(vectors), 3, 384)
+    assert back is not None and back.shape == (3, 384)
+    assert np.abs(back - vectors).max() < 0.01  # float16
+    assert decode(encode(vectors), 2, 384) is None  # not the chunk's sentence count
+    assert decode(encode(vectors), 3, 768) is None  # another model's dimension
+    assert decode("not base64 at all!", 3, 384) is None
+    assert decode("", 3, 384) is None
+
+
+def test_ingest_stores_one_vector_per_sentence_of_every_chunk(tmp_path: Path) -> None:
+    assistant, embedder = make_assistant(tmp_path)
+    stored = assistant.corpus.vector_store.get(include=["documents", "metadatas"])
+    assert stored["ids"]
+    for chunk_id, text, metadata in zip(stored["ids"], stored["documents"], stored["metadatas"], strict=True):
+        passage = Passage.from_chunk(_document(chunk_id, text, metadata))
+        vectors = decode(metadata[SENTENCE_VECTORS_KEY], len(passage.sentences), 384)
+        assert vectors is not None, chunk_id
+        expected = np.array(embedder.embed_sentences(passage.sentence_texts()))
+        assert np.abs(vectors - expected).max() < 0.01
+
+
+def test_the_lexical_index_keeps_them_apart_from_the_metadata_and_returns_them(tmp_path: Path) -> None:
+    assistant, _ = make_assistant(tmp_path)
+    with sqlite3.connect(tmp_path / "data" / "lexical" / "chunks.sqlite") as db:
+        rows = db.execute("SELECT metadata, vectors FROM chunks").fetchall()
+    assert rows and all(vectors for _, vectors in rows)
+    assert not any(SENTENCE_VECTORS_KEY in json.loads(metadata) for metadata, _ in rows)
+    hits = assistant.corpus.lexical.search(terms("smelter ingots"), k=3)
+    assert hits and all(SENTENCE_VECTORS_KEY in document.metadata for document, _ in hits)
+
+
+def test_a_question_embeds_only_itself_when_its_passages_carry_vectors(tmp_path: Path) -> None:
+    assistant, embedder = make_assistant(tmp_path)
+    embedder.sentences_asked.clear()
+    answer = assistant.ask(QUESTION)
+    assert "Japan" in answer.answer
+    assert set(embedder.sentences_asked) == {QUESTION}
+
+
+def test_without_them_the_sentences_are_embedded_per_question_and_the_answer_is_the_same(
+    tmp_path: Path,
+) -> None:
+    with_vectors, _ = make_assistant(tmp_path / "with")
+    without, embedder = make_assistant(tmp_path / "without", sentence_vectors=False)
+    stored = without.corpus.vector_store.get(include=["metadatas"])["metadatas"]
+    assert not any(SENTENCE_VECTORS_KEY in metadata for metadata in stored)
+    embedder.sentences_asked.clear()
+    answer = without.ask(QUESTION)
+    assert len(set(embedder.sentences_asked)) > 1  # the question and its passages' sentences
+    assert answer.answer == with_vectors.ask(QUESTION).answer
+
+
+def test_a_lexical_index_of_the_format_before_vectors_is_migrated(tmp_path: Path) -> None:
+    directory = tmp_path / "lexical"
+    directory.mkdir()
+    with sqlite3.connect(directory / "chunks.sqlite") as db:
+        db.executescript(
+            "CREATE TABLE chunks (id TEXT PRIMARY KEY, terms TEXT NOT NULL, text TEXT NOT NULL,"
+            " metadata TEXT NOT NULL, filters TEXT NOT NULL);"
+            "CREATE TABLE state (generation INTEGER NOT NULL); INSERT INTO state VALUES (0);"
+            "INSERT INTO chunks VALUES ('a', 'tin', 'Tin.', '{\"title\": \"T\"}', '{}');"
+            "PRAGMA user_version = 1;"
+        )
+    lexical = LexicalIndex(directory, store=None)  # type: ignore[arg-type]  # reads only its own file
+    assert lexical._read_documents(["a"])["a"].metadata == {"title": "T"}
+    with sqlite3.connect(directory / "chunks.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def _document(chunk_id: str, text: str, metadata: dict):  # type: ignore[no-untyped-def]
+    from langchain_core.documents import Document
+
+    return Document(id=chunk_id, page_content=text, metadata=metadata)
+
+
+@pytest.mark.slow
+def test_the_real_models_stored_vectors_are_the_ones_a_question_would_embed(
+    corpus_assistant: Assistant,
+) -> None:
+    """On the real corpus and model: every chunk has them, and each is the vector the
+    sentence gets when embedded alone (float16 aside)."""
+    embeddings = corpus_assistant.corpus.embeddings
+    chunks = corpus_assistant.corpus.all_chunks()
+    assert chunks
+    for chunk in chunks:
+        passage = Passage.from_chunk(chunk)
+        vectors = decode(passage.sentence_vectors, len(passage.sentences), 384)
+        assert vectors is not None, passage.chunk_id
+        fresh = np.array(embeddings.embed_sentences(passage.sentence_texts()))
+        cosine = (vectors * fresh).sum(axis=1) / np.linalg.norm(vectors, axis=1)
+        assert cosine.min() > 0.999
