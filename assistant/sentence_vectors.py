@@ -7,8 +7,8 @@ this corpus the first asks. Ingest now embeds each chunk's sentences once, besid
 chunk itself (about 0.85 of the chunk's own embedding time, measured on this corpus), and
 stores them in the chunk's metadata; a question reads them back with its passages.
 
-They are stored as float16 in base64 (0.77 kB a sentence): the answer's features are
-similarities rounded far coarser than float16's error. A chunk stored without them (an
+They are stored as float16 in base64 (1 kB a sentence of 384 dimensions): the answer's
+features are similarities rounded far coarser than float16's error. A chunk stored without them (an
 index made before, or with `ASSISTANT_SENTENCE_VECTORS=false`) is embedded at question
 time as before.
 """
