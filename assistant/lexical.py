@@ -335,9 +335,9 @@ class LexicalIndex:
         new_ids = sorted(stored - held)
         if not (gone or new_ids):
             return SyncReport()
-        pages = (new_ids[start : start + PAGE] for start in range(0, len(new_ids), PAGE))
-        rows = [_row(chunk) for page in pages for chunk in self.store.chunks_by_id(page)]
         removed = _Change()
+        added = _Change()
+        rows: list[tuple[str, str, str, str, str]] = []  # the new chunks, without their vectors
         with self._connect() as db:
             doomed = sorted(gone)
             for start in range(0, len(doomed), PAGE):
@@ -347,14 +347,18 @@ class LexicalIndex:
                 for text, chunk_terms, filters, metadata in db.execute(query, page):
                     removed.append(text, chunk_terms, filters, metadata)
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
-            db.executemany(
-                "INSERT OR REPLACE INTO chunks (id, terms, text, metadata, filters, vectors)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            # A page at a time, so that only one page's sentence vectors are held (a first
+            # sync of 300k chunks would hold 1.2 GB of them).
+            for start in range(0, len(new_ids), PAGE):
+                page_rows = [_row(chunk) for chunk in self.store.chunks_by_id(new_ids[start : start + PAGE])]
+                db.executemany(
+                    "INSERT OR REPLACE INTO chunks (id, terms, text, metadata, filters, vectors)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    page_rows,
+                )
+                rows += [row[:5] for row in page_rows]
             db.execute("UPDATE state SET generation = generation + 1")
-        added = _Change()
-        for _id, chunk_terms, text, metadata, filters, _vectors in rows:
+        for _id, chunk_terms, text, metadata, filters in rows:
             added.append(text, chunk_terms, filters, metadata)
         kept = [row for row, chunk_id in enumerate(snapshot.ids) if chunk_id not in gone]
         updated = _Snapshot(
