@@ -181,6 +181,14 @@ class LexicalIndex:
         """The corpus's terms, names and abbreviations (see `Vocabulary`)."""
         return self._current().vocabulary
 
+    def lacks_sentence_vectors(self) -> bool:
+        """Whether the oldest chunk was stored without sentence vectors: an index ingested
+        before they existed, or with `ASSISTANT_SENTENCE_VECTORS=false` (one row read)."""
+        self._current()
+        with self._connect() as db:
+            row = db.execute("SELECT vectors IS NULL FROM chunks ORDER BY rowid LIMIT 1").fetchone()
+        return bool(row and row[0])
+
     def filter_fields(self) -> list[dict[str, Any]]:
         """Every chunk's `FILTER_FIELDS`, in index order."""
         return self._current().filter_fields

@@ -4,7 +4,12 @@ used by the answer step instead of embedding the sentences per question."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +21,12 @@ from assistant.sentence_vectors import SENTENCE_VECTORS_KEY, decode, encode
 from assistant.service import Assistant
 from assistant.text import terms
 from assistant.types import Passage
+from tests.conftest import free_port
 from tests.hashing_embedder import HashingEmbedder
 from tests.test_index import three_documents
 
 QUESTION = "Where does the smelter export tin ingots to?"
+ASSISTANT = Path(sys.executable).parent / "assistant"
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -138,3 +145,40 @@ def test_the_real_models_stored_vectors_are_the_ones_a_question_would_embed(
         fresh = np.array(embeddings.embed_sentences(passage.sentence_texts()))
         cosine = (vectors * fresh).sum(axis=1) / np.linalg.norm(vectors, axis=1)
         assert cosine.min() > 0.999
+
+
+def test_an_index_ingested_without_them_says_so(tmp_path: Path) -> None:
+    with_vectors, _ = make_assistant(tmp_path / "with")
+    without, _ = make_assistant(tmp_path / "without", sentence_vectors=False)
+    assert not with_vectors.corpus.lexical.lacks_sentence_vectors()
+    assert without.corpus.lexical.lacks_sentence_vectors()
+
+
+@pytest.mark.slow
+def test_serve_tells_how_to_add_them_to_an_index_made_without(tmp_path: Path) -> None:
+    """A user upgrading keeps an index without sentence vectors: `serve` says so at start,
+    with the command that adds them, and serves anyway."""
+    corpus = three_documents(tmp_path)
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "COLUMNS": "400"}
+    ingest = [str(ASSISTANT), "--data-dir", str(data_dir), "ingest", str(corpus)]
+    subprocess.run(ingest, env={**env, "ASSISTANT_SENTENCE_VECTORS": "false"}, check=True, timeout=240)
+    port = free_port()
+    serve = [str(ASSISTANT), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    with subprocess.Popen(
+        serve, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    ) as server:
+        try:
+            said = ""
+            deadline = time.monotonic() + 180
+            while "--rebuild" not in said and time.monotonic() < deadline and server.poll() is None:
+                # Wait for a line only as long as the deadline allows: a server that never
+                # says it must fail the test, not hang it.
+                ready, _, _ = select.select([server.stderr], [], [], max(deadline - time.monotonic(), 0))
+                if ready:
+                    said += server.stderr.readline()  # type: ignore[union-attr]
+            assert "ingested without sentence vectors" in " ".join(said.split())
+            assert "assistant ingest DIR --rebuild" in said
+            assert server.poll() is None  # still serving
+        finally:
+            server.terminate()

@@ -459,6 +459,12 @@ def serve(
         console.print(application.state.policy.describe(), soft_wrap=True)
         if not stats["documents"]:
             errors.print("[yellow]No documents are indexed: run `assistant ingest corpus/`.[/]")
+        elif state.settings.sentence_vectors and assistant.corpus.lexical.lacks_sentence_vectors():
+            errors.print(
+                "[yellow]This index was ingested without sentence vectors, so every question "
+                "embeds its passages' sentences (0.2 s more a question at scale): "
+                "`assistant ingest DIR --rebuild` adds them.[/]"
+            )
         announce_server(state.settings, host, port)  # `ask` and `sources` now come here
         # Other processes can change a shared Chroma server's chunks: follow them.
         follower = assistant.follow_changes() if state.settings.chroma_url else None
