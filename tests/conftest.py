@@ -124,6 +124,7 @@ FAST_MODULES = {
     "test_metrics",
     "test_question_parse",
     "test_request_properties",
+    "test_sentence_vectors",
     "test_text",
     "test_vocabulary",
     "test_vocabulary_changes",
