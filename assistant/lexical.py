@@ -15,8 +15,9 @@ forgets the deleted ones, tokenising only the new chunks. The weights are rank_b
 
 What lives in `directory` (the data directory's `lexical/`):
 
-- `chunks.sqlite`: one row per chunk (id, terms, text, metadata) and a generation number
-  that every change bumps. The texts of lexical hits come from here, not from Chroma.
+- `chunks.sqlite`: one row per chunk (id, terms, text, metadata, sentence vectors in a
+  column of their own) and a generation number that every change bumps. The texts and
+  sentence vectors of lexical hits come from here, not from Chroma.
 - `snapshot-<generation>/`: what a process loads at start: the term counts (`Bm25`'s
   files; the large one is hard-linked from the previous snapshot when it did not
   change), the rows' ids and filter fields, the corpus `Vocabulary`'s counts and each
