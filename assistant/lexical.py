@@ -185,7 +185,6 @@ class LexicalIndex:
     def lacks_sentence_vectors(self) -> bool:
         """Whether the oldest chunk was stored without sentence vectors: an index ingested
         before they existed, or with `ASSISTANT_SENTENCE_VECTORS=false` (one row read)."""
-        self._current()
         with self._connect() as db:
             row = db.execute("SELECT vectors IS NULL FROM chunks ORDER BY rowid LIMIT 1").fetchone()
         return bool(row and row[0])
@@ -346,7 +345,8 @@ class LexicalIndex:
             return SyncReport()
         removed = _Change()
         added = _Change()
-        rows: list[tuple[str, str, str, str, str]] = []  # the new chunks, without their vectors
+        added_ids: list[str] = []
+        added_filters: list[str] = []
         with self._connect() as db:
             doomed = sorted(gone)
             for start in range(0, len(doomed), PAGE):
@@ -356,25 +356,25 @@ class LexicalIndex:
                 for text, chunk_terms, filters, metadata in db.execute(query, page):
                     removed.append(text, chunk_terms, filters, metadata)
                 db.execute(f"DELETE FROM chunks WHERE id IN ({_marks(page)})", page)
-            # A page at a time, so that only one page's sentence vectors are held (a first
-            # sync of 300k chunks would hold 1.2 GB of them).
+            # A page at a time, so that only one page's rows (and sentence vectors) are
+            # held: a first sync of 300k chunks would hold 1.2 GB of vectors alone.
             for start in range(0, len(new_ids), PAGE):
-                page_rows = [_row(chunk) for chunk in self.store.chunks_by_id(new_ids[start : start + PAGE])]
+                rows = [_row(chunk) for chunk in self.store.chunks_by_id(new_ids[start : start + PAGE])]
                 db.executemany(
                     "INSERT OR REPLACE INTO chunks (id, terms, text, metadata, filters, vectors)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    page_rows,
+                    rows,
                 )
-                rows += [row[:5] for row in page_rows]
+                for chunk_id, chunk_terms, text, metadata, filters, _vectors in rows:
+                    added.append(text, chunk_terms, filters, metadata)
+                    added_ids.append(chunk_id)
+                    added_filters.append(filters)
             db.execute("UPDATE state SET generation = generation + 1")
-        for _id, chunk_terms, text, metadata, filters in rows:
-            added.append(text, chunk_terms, filters, metadata)
         kept = [row for row, chunk_id in enumerate(snapshot.ids) if chunk_id not in gone]
         updated = _Snapshot(
             generation=self._generation(),
-            ids=[snapshot.ids[row] for row in kept] + [row[0] for row in rows],
-            filter_fields=[snapshot.filter_fields[row] for row in kept]
-            + _shared_filters([row[4] for row in rows]),
+            ids=[snapshot.ids[row] for row in kept] + added_ids,
+            filter_fields=[snapshot.filter_fields[row] for row in kept] + _shared_filters(added_filters),
             bm25=snapshot.bm25.updated(np.array(kept, dtype=np.int64), added.terms),
             # A replica holds only the vocabulary's question view: changed as it is here,
             # exact again once the complete one is read back below.
@@ -389,7 +389,7 @@ class LexicalIndex:
         if not updated.vocabulary.complete:
             updated = replace(updated, vocabulary=self._complete_vocabulary(snapshot, removed, added))
         self._snapshot = self._save(updated)
-        return SyncReport(added=len(rows), removed=len(gone))
+        return SyncReport(added=len(added_ids), removed=len(gone))
 
     def _complete_vocabulary(self, before: _Snapshot, removed: _Change, added: _Change) -> Vocabulary:
         """The complete vocabulary after a change, when this process held only the

@@ -54,7 +54,7 @@ def with_sentence_vectors(
         for text, metadata in zip(texts, metadatas, strict=True)
     ]
     flat = [sentence for sentences in per_chunk for sentence in sentences]
-    vectors = embed(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+    vectors = embed(flat)  # an embedder returns no rows for no texts
     result, start = [], 0
     for metadata, sentences in zip(metadatas, per_chunk, strict=True):
         stop = start + len(sentences)

@@ -64,6 +64,7 @@ class Passage:
             sentences=[(span[0], span[1]) for span in sentences],
             headings={i for i, span in enumerate(sentences) if len(span) > 2 and span[2]},
             page=metadata.get("page"),
+            # `sentence_vectors.SENTENCE_VECTORS_KEY`: this module imports nothing of the project.
             sentence_vectors=str(metadata.get("sentence_vectors", "")),
         )
 
