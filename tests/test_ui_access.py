@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -190,6 +191,7 @@ def test_serve_start_up_message_states_that_the_chat_is_public(tmp_path: Path) -
         "ASSISTANT_DATA_DIR": str(tmp_path / "data"),
         "ASSISTANT_PUBLIC_CHAT": "true",
         "COLUMNS": "200",
+        "PYTHONFAULTHANDLER": "1",  # SIGABRT then prints every thread's stack (see _stop)
     }
     command = [str(ASSISTANT), "serve", "--host", "0.0.0.0", "--port", str(free_port())]
     process = subprocess.Popen(
@@ -207,7 +209,23 @@ def test_serve_start_up_message_states_that_the_chat_is_public(tmp_path: Path) -
             output += line
     finally:
         watchdog.cancel()
-        process.terminate()
-        process.wait(timeout=30)
+        output += _stop(process)
     assert "API keys required" in output, output
     assert "Chat PUBLIC (ASSISTANT_PUBLIC_CHAT is on)" in " ".join(output.split()), output
+
+
+def _stop(process: subprocess.Popen[str], grace: float = 90) -> str:
+    """Stop `serve` as a service manager does (SIGTERM) and return what it printed since.
+
+    The pipe is drained while waiting, so a server printing at exit cannot block on it.
+    Once, in CI, a server had not exited 30 s after SIGTERM, and nothing showed where it
+    was: past `grace` it gets SIGABRT, which the fault handler turns into a dump of every
+    thread's stack, and the test fails with that dump.
+    """
+    process.terminate()
+    try:
+        return process.communicate(timeout=grace)[0]
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stacks = process.communicate(timeout=30)[0]
+        pytest.fail(f"serve did not exit within {grace:.0f} s of SIGTERM; its threads:\n{stacks}")
