@@ -23,7 +23,7 @@ from assistant.config import Settings
 from assistant.index import ChunkFilter, CorpusIndex
 from assistant.text import is_valid_text, jaccard, shingles, terms
 from assistant.types import Passage
-from assistant.vocabulary import Vocabulary
+from assistant.vocabulary import Vocabulary, with_long_forms
 
 # How the answer's note about undated documents a date filter kept out begins.
 UNDATED_NOTE_START = "The date filter left out "
@@ -157,16 +157,24 @@ class HybridRetriever(BaseRetriever):
         return self.corpus.lexical.count
 
     def retrieve(self, query: str, filters: Filters | None = None, k: int | None = None) -> list[Passage]:
-        """The `k` best passages for `query`, best first, duplicates collapsed."""
+        """The `k` best passages for `query`, best first, duplicates collapsed.
+
+        Rankings are fused by reciprocal rank: the dense one and the lexical one. When the
+        query names abbreviations the corpus defines, a second dense ranking of the query
+        with their long forms (`with_long_forms`) shares the dense weight with the first:
+        in place of it, it lifted independent questions (user-questions recall@1 0.80 ->
+        0.83) but moved the golden set's EXIM passages down; beside it, neither falls.
+        """
         k = k or self.settings.k
         filters = filters if filters and not filters.is_empty() else None
-        dense = self._dense(query, filters)
-        lexical = self._lexical(query, filters)
+        rankings = [(self._dense(query, filters), self.settings.dense_weight)]
+        spelled_out = with_long_forms(query, self.vocabulary)
+        if spelled_out != query:
+            half = self.settings.dense_weight / 2
+            rankings = [(self._dense(text, filters), half) for text in (query, spelled_out)]
+        rankings.append((self._lexical(query, filters), self.settings.bm25_weight))
         fused: dict[str, Passage] = {}
-        for ranking, weight in (
-            (dense, self.settings.dense_weight),
-            (lexical, self.settings.bm25_weight),
-        ):
+        for ranking, weight in rankings:
             for rank, passage in enumerate(ranking):
                 kept = fused.setdefault(passage.chunk_id, passage)
                 kept.score += weight / (self.settings.rrf_k + rank + 1)

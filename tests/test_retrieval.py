@@ -63,6 +63,21 @@ def test_passage_about_the_facility_is_found_by_naming_lynas(corpus_assistant: A
     assert any("Pahang" in p.text and "that facility treats feedstock" in p.text for p in passages)
 
 
+def test_a_question_naming_only_an_abbreviation_finds_the_passage_that_defines_it(
+    corpus_assistant: Assistant,
+) -> None:
+    """The embedding model does not know "AFTA"; the corpus spells it out, and a second
+    dense search carries that long form (`with_long_forms`)."""
+    defines = "The ASEAN Free Trade Area (AFTA) is a trade bloc agreement"
+    question = "What's AFTA, in a nutshell?"
+    best = corpus_assistant.retriever.retrieve(question, k=3)[0]
+    assert defines in best.text
+    plain = corpus_assistant.corpus.embeddings.embed_query(question)
+    found = corpus_assistant.corpus.dense_search(plain, 50, None)
+    plain_similarity = next(similarity for chunk, similarity in found if defines in chunk.page_content)
+    assert best.dense_score > plain_similarity + 0.1
+
+
 def test_title_makes_an_unnamed_passage_findable(settings: Settings, tmp_path: Path) -> None:
     """The passage never says "Lynas"; only its document's title does."""
     folder = tmp_path / "docs"

@@ -99,3 +99,16 @@ def test_an_abbreviation_keeps_only_its_most_written_long_forms() -> None:
     forms = Vocabulary.build(texts).expansions("SCRI")
     assert len(forms) == MAX_EXPANSIONS
     assert forms[0] == frozenset(terms("Supply Chain Resiliency Initiative"))
+
+
+def test_the_dense_query_spells_out_abbreviations_the_corpus_defines() -> None:
+    from assistant.vocabulary import with_long_forms
+
+    vocab = vocabulary()
+    exim = " ".join(sorted(terms("Export-Import Bank of the United States")))
+    assert with_long_forms("Did EXIM approve it?", vocab) == f"Did EXIM ({exim}) approve it?"
+    # Already spelled out, unknown to the corpus, a stop word ("US" is "us", as in the
+    # question analysis) or not an abbreviation: unchanged.
+    spelled = "Did the Export-Import Bank of the United States (EXIM) approve it?"
+    for question in (spelled, "Did the OECD approve it?", "Did U.S. exporters?", "Did Malaysia approve it?"):
+        assert with_long_forms(question, vocab) == question
