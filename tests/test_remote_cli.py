@@ -241,3 +241,42 @@ def test_sigterm_while_holding_the_directory_exits_and_removes_the_holder_file(
     assert exited.value.code == 128 + signal.SIGTERM
     assert read_holder(settings.data_dir) is None
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# `serve` with a shutdown that never finishes: a thread nobody stops, started as the
+# server stops (uvicorn itself is replaced only to start it; the rest is the real command).
+_HANGING_SERVE = """
+import sys, threading, time
+import uvicorn
+from assistant.cli import app as cli
+
+def hang_forever():
+    time.sleep(3600)
+
+def run(*args, **kwargs):
+    threading.Thread(target=hang_forever, name="never-ends").start()  # not a daemon
+
+uvicorn.run = run
+cli.SHUTDOWN_GRACE_SECONDS = 2
+sys.argv = ["assistant", "serve", "--port", sys.argv[1]]
+cli.app()
+"""
+
+
+@pytest.mark.slow
+def test_a_server_whose_shutdown_hangs_exits_with_every_threads_stack(tmp_path: Path) -> None:
+    """Once stopped, `serve` exits within its grace time even if something hangs, and
+    says where: a service manager would otherwise kill it with no clue."""
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(tmp_path / "data")}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", _HANGING_SERVE, str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr  # faulthandler's exit, not a clean one
+    assert "Timeout (0:00:02)!" in done.stderr
+    assert "hang_forever" in done.stderr  # the stack of the thread that held it up
+    assert time.monotonic() - started < 120

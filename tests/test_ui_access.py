@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -219,13 +220,17 @@ def _stop(process: subprocess.Popen[str], grace: float = 90) -> str:
 
     The pipe is drained while waiting, so a server printing at exit cannot block on it.
     Once, in CI, a server had not exited 30 s after SIGTERM, and nothing showed where it
-    was: past `grace` it gets SIGABRT, which the fault handler turns into a dump of every
-    thread's stack, and the test fails with that dump.
+    was. `serve` now ends itself past its grace time with every thread's stack, which the
+    test passes on as a warning; past `grace` here it gets SIGABRT, which the fault handler
+    also turns into the stacks, and the test fails with them.
     """
     process.terminate()
     try:
-        return process.communicate(timeout=grace)[0]
+        output = process.communicate(timeout=grace)[0]
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGABRT)
         stacks = process.communicate(timeout=30)[0]
         pytest.fail(f"serve did not exit within {grace:.0f} s of SIGTERM; its threads:\n{stacks}")
+    if "Timeout (" in output:  # serve's own shutdown watchdog fired (SHUTDOWN_GRACE_SECONDS)
+        warnings.warn(f"serve hung at shutdown until its watchdog ended it:\n{output}", stacklevel=2)
+    return output

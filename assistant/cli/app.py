@@ -6,6 +6,7 @@ the `Settings` fields (and their `ASSISTANT_*` variables).
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -435,6 +436,10 @@ def chat() -> None:
 # --- server and keys ----------------------------------------------------------------------
 
 
+# How long `serve` may take to exit once stopped before it dumps its stacks and exits.
+SHUTDOWN_GRACE_SECONDS = 30
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback keeps the API local.")] = "127.0.0.1",
@@ -471,6 +476,10 @@ def serve(
         try:
             uvicorn.run(application, host=host, port=port, log_level="warning")
         finally:
+            # A stop must end the process (a service manager sends SIGKILL otherwise, with
+            # no clue why): past the grace time, every thread's stack goes to stderr and the
+            # process exits. It exits in about 1.5 s otherwise (most of it garbage collection).
+            faulthandler.dump_traceback_later(SHUTDOWN_GRACE_SECONDS, exit=True)
             if follower:
                 follower.stop()
 
