@@ -167,11 +167,10 @@ class HybridRetriever(BaseRetriever):
         """
         k = k or self.settings.k
         filters = filters if filters and not filters.is_empty() else None
-        rankings = [(self._dense(query, filters), self.settings.dense_weight)]
-        spelled_out = with_long_forms(query, self.vocabulary)
-        if spelled_out != query:
-            half = self.settings.dense_weight / 2
-            rankings = [(self._dense(text, filters), half) for text in (query, spelled_out)]
+        asked = list(dict.fromkeys([query, with_long_forms(query, self.vocabulary)]))
+        vectors = self.corpus.embeddings.embed_sentences(asked)  # one model call for both
+        weight = self.settings.dense_weight / len(asked)
+        rankings = [(self._dense_by_vector(vector, filters), weight) for vector in vectors]
         rankings.append((self._lexical(query, filters), self.settings.bm25_weight))
         fused: dict[str, Passage] = {}
         for ranking, weight in rankings:
@@ -208,7 +207,9 @@ class HybridRetriever(BaseRetriever):
         return [f"{UNDATED_NOTE_START}{count} undated {documents}."]
 
     def _dense(self, query: str, filters: Filters | None) -> list[Passage]:
-        vector = self.corpus.embeddings.embed_query(query)
+        return self._dense_by_vector(self.corpus.embeddings.embed_query(query), filters)
+
+    def _dense_by_vector(self, vector: list[float], filters: Filters | None) -> list[Passage]:
         chunk_filter = filters.chunk_filter() if filters else None
         passages = []
         for chunk, similarity in self.corpus.dense_search(vector, self.settings.fetch_k, chunk_filter):
