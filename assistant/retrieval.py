@@ -160,18 +160,21 @@ class HybridRetriever(BaseRetriever):
         """The `k` best passages for `query`, best first, duplicates collapsed.
 
         Rankings are fused by reciprocal rank: the dense one and the lexical one. When the
-        query names abbreviations the corpus defines, a second dense ranking of the query
-        with their long forms (`with_long_forms`) shares the dense weight with the first:
-        in place of it, it lifted independent questions (user-questions recall@1 0.80 ->
-        0.83) but moved the golden set's EXIM passages down; beside it, neither falls.
+        query names abbreviations the corpus defines, the query with their long forms
+        (`with_long_forms`) is searched too, dense and lexical, each ranking sharing its
+        kind's weight with the query's own. Replacing the query instead lifted independent
+        questions (user-questions recall@1 0.80 -> 0.83) but moved the golden set's EXIM
+        passages down; beside it, retrieval rose on all three question sets (MRR: golden
+        0.905 -> 0.907, user-questions-train 0.785 -> 0.824, user-questions 0.863 -> 0.901).
         """
         k = k or self.settings.k
         filters = filters if filters and not filters.is_empty() else None
         asked = list(dict.fromkeys([query, with_long_forms(query, self.vocabulary)]))
         vectors = self.corpus.embeddings.embed_sentences(asked)  # one model call for both
-        weight = self.settings.dense_weight / len(asked)
-        rankings = [(self._dense_by_vector(vector, filters), weight) for vector in vectors]
-        rankings.append((self._lexical(query, filters), self.settings.bm25_weight))
+        dense_weight = self.settings.dense_weight / len(asked)
+        lexical_weight = self.settings.bm25_weight / len(asked)
+        rankings = [(self._dense_by_vector(vector, filters), dense_weight) for vector in vectors]
+        rankings += [(self._lexical(text, filters), lexical_weight) for text in asked]
         fused: dict[str, Passage] = {}
         for ranking, weight in rankings:
             for rank, passage in enumerate(ranking):
