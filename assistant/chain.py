@@ -18,6 +18,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answering import Answerer
 from assistant.citations import strip_markers
 from assistant.question_analysis import named_things
+from assistant.question_parse import pronouns_after_a_name
 from assistant.questions import is_follow_up
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import terms
@@ -53,10 +54,21 @@ _REFERS_TO_ANSWER = re.compile(r"\b(those|these|they|them|their|both|each of)\b"
 
 def leans_on_history(question: str) -> bool:
     """Pronouns and ellipsis ("and how fast?"), or a short question that names nothing
-    of its own ("anything more concrete on the jobs piece?")."""
-    if is_follow_up(question):
+    of its own ("anything more concrete on the jobs piece?"). A singular pronoun after a
+    name of the question's own refers to that name ("What is CTEP and when did *it*
+    start?"), not to the conversation."""
+    named = named_things(question, Vocabulary())
+    if is_follow_up(_without_own_pronouns(question) if named else question):
         return True
-    return not named_things(question, Vocabulary()) and len(terms(question)) <= 5
+    return not named and len(terms(question)) <= 5
+
+
+def _without_own_pronouns(question: str) -> str:
+    """`question` without the pronouns that refer to a name of its own (see
+    `question_parse.pronouns_after_a_name`)."""
+    for start, end in reversed(pronouns_after_a_name(question)):
+        question = question[:start] + " " + question[end:]
+    return question
 
 
 def answer_names(answer: str, limit: int = 6) -> list[str]:

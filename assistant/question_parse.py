@@ -85,6 +85,25 @@ def parse_question(text: str) -> ParsedQuestion:
     return ParsedQuestion(wh=wh.lower_, kind=_kind(wh, focus_token), focus=focus)
 
 
+# A singular pronoun as subject or possessor refers back to a name in the same question
+# ("What is CTEP and when did *it* start?", "When did DFC issue *its* letter ...?"); as an
+# object ("What did EXIM say about *it*?") it usually points at the conversation.
+_OWN_PRONOUNS = {"it", "its", "he", "his", "she", "her"}
+_SUBJECT_OR_POSSESSOR = {"nsubj", "nsubjpass", "poss"}
+
+
+def pronouns_after_a_name(text: str) -> list[tuple[int, int]]:
+    """Character spans of the pronouns in `text` that refer to a proper noun before them."""
+    doc = _pipeline()(text)
+    spans = []
+    for token in doc:
+        if token.lower_ not in _OWN_PRONOUNS or token.dep_ not in _SUBJECT_OR_POSSESSOR:
+            continue
+        if any(t.pos_ == "PROPN" for t in doc[: token.i]):
+            spans.append((token.idx, token.idx + len(token.text)))
+    return spans
+
+
 def _main_question_word(doc):
     """The question word of the main clause: the first one not inside a subordinate
     clause, else the first one."""

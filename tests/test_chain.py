@@ -86,6 +86,29 @@ def test_condense_by_rules() -> None:
     assert condense_by_rules("When did it start?", []) == "When did it start?"
 
 
+def test_a_pronoun_for_the_questions_own_name_is_not_a_follow_up() -> None:
+    """ "What is CTEP and when did it start?" asked after a question about AFTA was joined
+    with it, and the answer opened with AFTA. A subject or possessive pronoun after a name
+    of the question's own refers to that name; one as an object still leans on the
+    conversation, as do plural ones and a leading "and"."""
+    history = [
+        {"role": "user", "content": "What's AFTA, in a nutshell?"},
+        {"role": "assistant", "content": "The ASEAN Free Trade Area (AFTA) is a trade bloc. [1]"},
+    ]
+    for own in (
+        "What is CTEP and when did it start?",
+        "When did DFC issue its letter of interest for the Congo copper deal?",
+    ):
+        assert condense_by_rules(own, history) == own
+    for leaning in (
+        "What did EXIM say about it?",
+        "How does Malaysia compare with them?",
+        "And when did Malaysia join it?",
+        "When did it start?",
+    ):
+        assert condense_by_rules(leaning, history) != leaning
+
+
 def test_condense_by_rules_takes_the_referent_from_the_previous_answer() -> None:
     history = [
         {"role": "user", "content": "Which rare earths does Malaysia have?"},
