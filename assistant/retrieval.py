@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assistant.config import Settings
 from assistant.index import ChunkFilter, CorpusIndex
+from assistant.question_analysis import with_long_forms
 from assistant.text import is_valid_text, jaccard, shingles, terms
 from assistant.types import Passage
-from assistant.vocabulary import Vocabulary, with_long_forms
+from assistant.vocabulary import Vocabulary
 
 # How the answer's note about undated documents a date filter kept out begins.
 UNDATED_NOTE_START = "The date filter left out "

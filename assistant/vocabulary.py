@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from assistant.text import stop_words, terms, words
+from assistant.text import terms, words
 
 # "Export-Import Bank of the United States (EXIM)", "Department of Defense (DoD)".
 _LONG_THEN_SHORT = re.compile(
@@ -291,24 +291,4 @@ def _trim_name(long_form: str, short: str) -> str:
     return text[text.rfind(" ", 0, position + 1) + 1 :]
 
 
-_ABBREVIATION = re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}|\b[A-Za-z][A-Za-z&-]*[A-Z][A-Za-z&-]*\b")
-
-
-def with_long_forms(query: str, vocabulary: Vocabulary) -> str:
-    """`query` with each abbreviation the corpus defines followed by its most written long
-    form, as stemmed terms ("What's AFTA (area asean free trade)?"), for the embedding
-    model only. It does not know a corpus's abbreviations: "What's AFTA, in a nutshell?"
-    matched the sentence defining AFTA at 0.64 cosine, and at 0.87 so spelled out."""
-    query_terms = set(terms(query))
-    ignored = stop_words()  # "US" is "us", as the question analysis reads it
-    expanded = query
-    for token in dict.fromkeys(_ABBREVIATION.findall(query)):
-        if not _is_abbreviation(token) or acronym_key(token) in ignored:
-            continue
-        forms = vocabulary.expansions(token)
-        if forms and not forms[0] <= query_terms:
-            expanded = expanded.replace(token, f"{token} ({' '.join(sorted(forms[0]))})", 1)
-    return expanded
-
-
-__all__ = ["Vocabulary", "acronym_key", "with_long_forms", "words"]
+__all__ = ["Vocabulary", "acronym_key", "words"]

@@ -102,7 +102,7 @@ def test_an_abbreviation_keeps_only_its_most_written_long_forms() -> None:
 
 
 def test_the_dense_query_spells_out_abbreviations_the_corpus_defines() -> None:
-    from assistant.vocabulary import with_long_forms
+    from assistant.question_analysis import with_long_forms
 
     vocab = vocabulary()
     exim = " ".join(sorted(terms("Export-Import Bank of the United States")))
