@@ -27,6 +27,7 @@ class Embedder(Protocol):
 
     model_name: str
     texts_embedded: int  # documents embedded since start; re-ingest tests read it
+    model_loading: bool  # the model is being loaded (ingest's progress line says so)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
 
@@ -99,6 +100,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
         self.texts_embedded = 0  # documents embedded since start; re-ingest tests read it
+        self.model_loading = False
 
     @property
     def model(self):
@@ -106,7 +108,11 @@ class SentenceTransformerEmbeddings(Embeddings):
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = self._load()
+                    self.model_loading = True
+                    try:
+                        self._model = self._load()
+                    finally:
+                        self.model_loading = False
         return self._model
 
     def _load(self):

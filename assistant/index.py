@@ -369,7 +369,7 @@ class CorpusIndex:
         chunked = [(doc, self._chunks(doc)) for doc in loaded.documents]
         for batch in self._batches(chunked):
             self._classify(batch, report)
-            self._index_batch(batch, report, after_each_call=report_progress)
+            self._index_batch(batch, report)
             # Only now, with its chunks and records written: a kill before leaves the old row.
             ingested.remember(
                 {
@@ -404,7 +404,6 @@ class CorpusIndex:
         self,
         batch: list[tuple[Document, list[Document]]],
         report: IngestReport,
-        after_each_call: Callable[[], None],
     ) -> None:
         """Index whole files, `CHUNKS_PER_INDEX_CALL` chunks per `index()` call, then delete
         the files' chunks that no call wrote (their old versions).
@@ -431,8 +430,6 @@ class CorpusIndex:
             )
             report.chunks_added += result["num_added"]
             report.chunks_skipped += result["num_skipped"]
-            if start + CHUNKS_PER_INDEX_CALL < len(chunks):
-                after_each_call()  # a large file: the progress line shows embedding has started
         paths = [document.metadata[SOURCE_KEY] for document, _ in batch]
         while stale := self.record_manager.list_keys(group_ids=paths, before=started, limit=PAGE_SIZE):
             self.vector_store.delete(ids=stale)

@@ -21,6 +21,7 @@ class HashingEmbedder:
     """`assistant.embeddings.Embedder` without a model."""
 
     model_name = "hashing-test-embedder"
+    model_loading = False  # there is no model to load
 
     def __init__(self) -> None:
         self.texts_embedded = 0

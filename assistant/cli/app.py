@@ -103,7 +103,6 @@ def ingest(
             status.watch(assistant.corpus.embeddings)  # inside the bar: opening Chroma takes a while
 
             def advance(done: int, total: int) -> None:
-                status.batch_indexed()
                 progress.update(task, completed=done, total=total)
 
             report = assistant.ingest(targets, prune=prune, progress=advance)
@@ -126,29 +125,21 @@ class IngestStatus:
 
     The embedding model loads when the first changed text is embedded (never when nothing
     changed), which takes 20-30 s on a slow machine: the bar sat at 0/? all that time
-    without a word. The model loads inside the first batch that embeds something, so from
-    the moment embedding starts until that batch is indexed the line says so.
+    without a word. While the embedder loads its model, the line says so. (It used to
+    infer the load from the count of chunks embedded, but a chunk's sentence vectors are
+    embedded first and load the model uncounted, so the message showed for a few
+    milliseconds after the load, or never.)
     """
 
     def __init__(self) -> None:
         self.embeddings: Embedder | None = None
-        self.embedded_before = 0
-        self.model_loaded = False
 
     def watch(self, embeddings: Embedder) -> None:
-        """Follow `embeddings` from now on (its count of texts embedded)."""
+        """Follow `embeddings` from now on."""
         self.embeddings = embeddings
-        self.embedded_before = embeddings.texts_embedded
-
-    def batch_indexed(self) -> None:
-        """A batch is indexed: if anything was embedded, the model has loaded."""
-        self.model_loaded = self.model_loaded or self._embedding_started()
-
-    def _embedding_started(self) -> bool:
-        return self.embeddings is not None and self.embeddings.texts_embedded > self.embedded_before
 
     def describe(self) -> str:
-        if self._embedding_started() and not self.model_loaded:
+        if self.embeddings is not None and self.embeddings.model_loading:
             return "Loading the embedding model…"
         return "Indexing"
 
