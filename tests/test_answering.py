@@ -226,6 +226,25 @@ def test_a_heading_never_stands_in_an_answer(corpus_assistant: Assistant) -> Non
     assert answered >= 40
 
 
+def test_a_pages_published_date_is_answered_from_that_page_when_asked(corpus_assistant: Assistant) -> None:
+    """ "Last published date: 2021-11-06" is a short line without a full stop, so the
+    chunker takes it for a heading, which never stands in an answer: asked when a page
+    was last updated, the assistant answered with other sentences of it. A field line
+    the question asks for is a candidate; one it does not ask for stays out."""
+    asked = corpus_assistant.ask(
+        "When did the International Trade Administration last update its guide to trade "
+        "financing in Malaysia?"
+    )
+    assert not asked.refused
+    assert "Last published date: 2021-11-06" in strip_markers(asked.answer)
+    assert Path(asked.citations[0].path).name == "trade-gov_ccg_malaysia-trade-financing.md"
+    other = corpus_assistant.ask(
+        "What does the International Trade Administration say about trade financing in Malaysia?"
+    )
+    assert not other.refused
+    assert "Last published date" not in other.answer
+
+
 def test_every_surface_gets_the_same_history_limit_and_an_eager_check(corpus_settings: Settings) -> None:
     """The history limit and the question check live in `Assistant`, not in one surface:
     `/v1` and the chat used to pass any number of turns, and `stream("")` raised only once

@@ -45,8 +45,9 @@ def without_headings(ranked: list[Candidate]) -> list[Candidate]:
     answer. It keeps its rank for judging answerability, though: a heading that matches a
     question better than every sentence says the documents name the topic without
     answering (CV over 8 fold dealings: refusal recall 0.45 when judged with headings,
-    0.33 without)."""
-    return [c for c in ranked if not c.features.get("is_heading")] or ranked
+    0.33 without). A field line the question asks for ("Last published date: ...") is
+    not a heading here, whatever the chunker took it for (see `fields`)."""
+    return [c for c in ranked if not c.features.get("is_heading") or c.features.get("field_asked")] or ranked
 
 
 def select(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.answering.fields import field_asked
 from assistant.embeddings import Embedder
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
@@ -60,6 +61,7 @@ SENTENCE_FEATURES = (
     "why_cause",
     "list_intro",
     "enumerates",
+    "field_asked",
 )
 
 
@@ -145,6 +147,7 @@ def _add_features(evidence: Evidence, embeddings: Embedder) -> None:
     query_terms = analysis.terms
     query_weight = evidence.term_weight(query_terms)
     focus = set(analysis.focus)
+    question_terms = frozenset(query_terms)
     title_terms = [frozenset(terms(f"{p.title} {p.publisher}")) for p in passages]
     for candidate, similarity in zip(candidates, similarities, strict=True):
         passage = passages[candidate.passage_index]
@@ -183,6 +186,9 @@ def _add_features(evidence: Evidence, embeddings: Embedder) -> None:
             "enumerates": float(analysis.kind in (QuestionType.LIST, QuestionType.QUANTITY))
             * float(candidate.text.count(",") >= 2 or bool(_INCLUDING.search(candidate.text))),
         }
+        candidate.features["field_asked"] = (
+            float(field_asked(candidate.text, question_terms)) * candidate.features["title_lexical"]
+        )
     best_semantic = max(c.features["semantic"] for c in candidates)
     best_lexical = max(c.features["lexical"] for c in candidates)
     for candidate in candidates:
