@@ -38,8 +38,10 @@ from assistant.text import terms
 
 FOLDS = 5
 # Each repeat re-deals the questions into folds: with 26 real out-of-scope questions, one
-# dealing can move refusal recall by 0.2, so the numbers are averaged over several.
-FOLD_SEEDS = (7, 1, 2, 3)
+# dealing can move refusal recall by 0.2, so the numbers are averaged over several. Twelve,
+# not four: four reported refusal recall 0.41 where twelve said 0.36, and the threshold is
+# chosen on three times as many out-of-fold probabilities (the refit takes 31 s here).
+FOLD_SEEDS = (7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
 MAX_FALSE_REFUSALS = 0.03
 GENERATED_WEIGHT = 0.5
 # Replacements for near misses; each is used only where the corpus never mentions it.
