@@ -10,8 +10,11 @@ corpus's own words and changes exactly one of these, so they are checked one by 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Container
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from assistant.question_parse import parse_question
 from assistant.questions import QuestionType, question_type
@@ -164,4 +167,31 @@ def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
         alternatives.extend(vocabulary.expansions(initials))
         alternatives.append(frozenset([stem(initials)]))
         alternatives.append(frozenset([stem("".join(acronym_key(word) for word in run))]))
+    alternatives.extend(place_aliases().get(surface.lower(), ()))
     return NamedThing(surface, stems, tuple(a for a in alternatives if a))
+
+
+PLACE_ALIASES = Path(__file__).parent / "models" / "place_aliases.tsv"
+
+
+@lru_cache(maxsize=1)
+def place_aliases() -> dict[str, tuple[frozenset[str], ...]]:
+    """A place a question may name for a country or its government ("KL", "Beijing",
+    "Pentagon"), lower-cased, -> the stemmed names documents use for it
+    (`models/place_aliases.tsv`). Documents about trade write "China" where users say
+    "Beijing"; without this, "Beijing" counted as a name the documents never mention."""
+    names: dict[str, list[frozenset[str]]] = defaultdict(list)
+    initials: dict[str, set[frozenset[str]]] = defaultdict(set)
+    for line in PLACE_ALIASES.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        place, name = line.split("\t")
+        meant = frozenset(terms(name))
+        names[place.lower()].append(meant)
+        words = place.split()
+        if len(words) >= 2:
+            initials["".join(word[0] for word in words).lower()].add(meant)
+    for key, meant_set in initials.items():
+        if len(meant_set) == 1 and key not in names:  # "KL"; not initials two places share
+            names[key].extend(meant_set)
+    return {place: tuple(meant) for place, meant in names.items()}

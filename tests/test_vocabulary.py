@@ -61,6 +61,22 @@ def test_named_things_are_covered_by_their_aliases() -> None:
     assert not chile.covered_by(corpus)
 
 
+def test_a_place_named_for_its_country_or_government_is_covered_by_it() -> None:
+    """Users say "KL" and "Beijing" where documents say "Malaysia" and "China": a
+    literal check called those names the documents never mention (issue 8). A place is
+    still not covered where the documents name neither it nor what it stands for."""
+    corpus = Vocabulary.build([*TEXTS, "China controls the supply chains; the Department of Defense buys."])
+    terms_of = corpus.document_frequency
+    found = {n.surface: n for n in named_things("Did KL, Beijing or the Pentagon act? And Canberra?", corpus)}
+    assert set(found) == {"KL", "Beijing", "Pentagon", "Canberra"}
+    assert found["KL"].covered_by(terms_of)  # the initials of Kuala Lumpur: Malaysia
+    assert found["Beijing"].covered_by(terms_of)
+    assert found["Pentagon"].covered_by(terms_of)
+    assert not found["Canberra"].covered_by(terms_of)  # Australia is not in these documents
+    without_china = vocabulary().document_frequency
+    assert not found["Beijing"].covered_by(without_china)
+
+
 def test_question_words_and_sentence_starts_are_not_names() -> None:
     vocab = vocabulary()
     assert [n.surface for n in named_things("What is the tin output? Which ores count?", vocab)] == []
