@@ -19,7 +19,7 @@ from pathlib import Path
 from assistant.question_parse import parse_question
 from assistant.questions import QuestionType, question_type
 from assistant.text import stem, stop_words, terms
-from assistant.vocabulary import Vocabulary, acronym_key
+from assistant.vocabulary import Vocabulary, acronym_key, is_abbreviation
 
 _TOKEN = re.compile(r"[^\W_][\w.’'&-]*[^\W_]|[^\W_]")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|[\"“(]\s*|\s-\s*)$")
@@ -128,16 +128,10 @@ def with_long_forms(query: str, vocabulary: Vocabulary) -> str:
     expanded = query
     for thing in named_things(query, vocabulary):
         for word in thing.surface.split():
-            forms = vocabulary.expansions(word) if _is_abbreviation(word) else []
+            forms = vocabulary.expansions(word) if is_abbreviation(word) else []
             if forms and not forms[0] <= query_terms:
                 expanded = expanded.replace(word, f"{word} ({' '.join(sorted(forms[0]))})", 1)
     return expanded
-
-
-def _is_abbreviation(token: str) -> bool:
-    """ "EXIM", "DoD", "Ex-Im": two capital letters or more."""
-    letters = [c for c in token if c.isalpha()]
-    return len(letters) >= 2 and sum(c.isupper() for c in letters) >= 2
 
 
 def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, ignored: frozenset[str]) -> bool:
@@ -146,7 +140,7 @@ def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, ignored
         return True
     if not token[0].isalpha() or lowered in ignored or lowered in _WH or acronym_key(token) in ignored:
         return False
-    if _is_abbreviation(token):
+    if is_abbreviation(token):
         return True
     if token[0].isupper() and not starts_sentence:
         return True

@@ -212,11 +212,11 @@ def _aliases_of(text: str) -> set[tuple[str, str]]:
     their abbreviation in brackets, and the initials of its capitalised names."""
     found: set[tuple[str, str]] = set()
     for long_form, short in _LONG_THEN_SHORT.findall(text):
-        if _is_abbreviation(short):
+        if is_abbreviation(short):
             found.update(_alias(short, _trim_name(long_form, short)))
     for short, long_form in _SHORT_THEN_LONG.findall(text):
         # "PRC (People's Republic of China)", not "States (EXIM)".
-        if _is_abbreviation(short) and len(long_form.split()) >= 2:
+        if is_abbreviation(short) and len(long_form.split()) >= 2:
             found.update(_alias(short, long_form))
     for match in _NAME_RUN.finditer(text):
         found.update(_initials_of(match.group(0)))
@@ -266,8 +266,8 @@ def _count_case(line: str, capitalised: Counter[str], lower: Counter[str]) -> No
             capitalised[key] += 1
 
 
-def _is_abbreviation(token: str) -> bool:
-    """ "EXIM", "DoD", "U.S.": two capitals or more."""
+def is_abbreviation(token: str) -> bool:
+    """ "EXIM", "DoD", "Ex-Im", "U.S.": two capital letters or more."""
     return sum(c.isupper() for c in token) >= 2
 
 
@@ -291,4 +291,4 @@ def _trim_name(long_form: str, short: str) -> str:
     return text[text.rfind(" ", 0, position + 1) + 1 :]
 
 
-__all__ = ["Vocabulary", "acronym_key", "words"]
+__all__ = ["Vocabulary", "acronym_key", "is_abbreviation", "words"]
