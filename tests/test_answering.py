@@ -12,7 +12,9 @@ from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.citations import strip_markers
 from assistant.config import Settings
 from assistant.documents import load_file
+from assistant.question_analysis import named_things
 from assistant.service import Assistant, InvalidQuestion
+from assistant.text import terms
 from assistant.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,6 +245,28 @@ def test_a_pages_published_date_is_answered_from_that_page_when_asked(corpus_ass
     )
     assert not other.refused
     assert "Last published date" not in other.answer
+
+
+def test_a_partial_answer_says_it_lacks_only_names_its_own_sentences_lack(
+    corpus_assistant: Assistant,
+) -> None:
+    """ "The documents do not say anything about Beijing" followed an answer that quoted
+    "... reduce dependence on China": what the answer lacks was judged on other
+    sentences (those ranked with headings) than the ones it quoted."""
+    questions = [i["question"] for i in GOLDEN if not i.get("follows")]
+    questions.append("Why does EXIM worry about Beijing's grip on critical minerals?")
+    for question in questions:
+        answer = corpus_assistant.ask(question)
+        missing = set(answer.diagnostics.get("missing_from_answer", []))
+        quoted = " ".join(
+            [s.text for s in answer.sentences] + [f"{c.title} {c.publisher}" for c in answer.citations]
+        )
+        for thing in named_things(question, corpus_assistant.retriever.vocabulary):
+            if thing.surface in missing:
+                assert not thing.covered_by(set(terms(quoted))), (question, thing.surface)
+    beijing = corpus_assistant.ask(questions[-1])
+    assert not beijing.refused and "China" in beijing.answer
+    assert "Beijing" not in beijing.diagnostics["missing_from_answer"]
 
 
 def test_every_surface_gets_the_same_history_limit_and_an_eager_check(corpus_settings: Settings) -> None:

@@ -131,11 +131,19 @@ def collect_answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozens
     return frozenset(found)
 
 
-def judge(evidence: Evidence, chosen: list[Candidate], model: LinearModel) -> Decision:
-    """Answer, partial answer or refusal for `evidence`, with the sentences `chosen`."""
+def judge(
+    evidence: Evidence, chosen: list[Candidate], model: LinearModel, quoted: list[Candidate] | None = None
+) -> Decision:
+    """Answer, partial answer or refusal for `evidence`, with the sentences `chosen`.
+
+    What the answer lacks is judged on the sentences it `quoted` (headings left out), when
+    they differ from those judged: "The documents do not say anything about Beijing"
+    followed an answer that said "China", which only the quoted sentences held."""
     answer_terms = collect_answer_terms(evidence, chosen)
     features = answerability_features(evidence, chosen, answer_terms)
     probability = model.probability(features) if chosen else 0.0
+    if quoted is not None:
+        answer_terms = collect_answer_terms(evidence, quoted)
     corpus_terms = evidence.vocabulary.document_frequency
     missing_corpus = [n.surface for n in evidence.analysis.named if not n.covered_by(corpus_terms)]
     missing_answer = [
@@ -208,7 +216,7 @@ class AnswerabilityStep:
         ranked = rank(evidence, self.scorer)
         judged = select(ranked, evidence, self.selection, self.max_sentences)
         chosen = select(without_headings(ranked), evidence, self.selection, self.max_sentences)
-        decision = judge(evidence, judged, self.model)
+        decision = judge(evidence, judged, self.model, quoted=chosen)
         diagnostics = diagnose(evidence, chosen, decision, self.scorer, self.model.threshold)
         return Assessment(evidence, chosen, decision, diagnostics)
 
