@@ -373,3 +373,33 @@ def test_stop_ends_a_streaming_answer(browser, slow_chat_server) -> None:
     assert page.locator("#chat .mia-sources, #chat .mia-copy").count() == 0  # nothing came late
     assert "Stopped" in page.locator(".bot-row").last.inner_text()
     context.close()
+
+
+def test_stop_before_the_answer_has_started_keeps_the_question_as_stopped(
+    browser, slow_chat_server, monkeypatch
+) -> None:
+    """On a busy server Stop can come before the answer's first step runs (CI saw it):
+    the question must still stay in the conversation, marked as stopped."""
+    limiter = slow_chat_server.server.config.app.state.policy.limiter
+    counted = limiter.check
+
+    def busy(*args: object) -> float:  # the server takes a while to start on the question
+        time.sleep(2)
+        return counted(*args)
+
+    monkeypatch.setattr(limiter, "check", busy)
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.goto(slow_chat_server.url + "/")
+    page.wait_for_selector("#question textarea")
+    question = "Who do I contact at the embassy about critical minerals?"
+    page.fill("#question textarea", question)
+    page.keyboard.press("Enter")
+    page.click("#question button.stop-button", timeout=1000)
+    page.wait_for_selector("#chat .bot-row .mia-note", timeout=5000)
+    page.locator("#question button.submit-button").wait_for(timeout=1000)
+    page.wait_for_timeout(3000)  # past the held-back start: nothing replaces the stop
+    assert question in page.locator(".user-row").last.inner_text()
+    assert "Stopped" in page.locator(".bot-row").last.inner_text()
+    assert page.locator("#chat .mia-sources, #chat .mia-copy").count() == 0
+    context.close()

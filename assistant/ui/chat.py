@@ -356,6 +356,15 @@ def respond(
             yield chat_messages(turns), turns, turns[-MAX_STORED_TURNS:]
 
 
+def stopped_turns(turns: list[Turn], question: str, turns_before: int) -> list[Turn]:
+    """The conversation once Stop is pressed: the question stays in it, marked as stopped.
+    On a busy server Stop can come before the answer's first step has run, so before
+    `respond` has added the question to `turns`: then it is added here, unanswered."""
+    if len(turns) > turns_before:
+        return turns
+    return [*turns, Turn(question=question, answer=None, problem=None)]
+
+
 def record_feedback(
     assistant: Assistant,
     turns: list[Turn],
@@ -452,11 +461,15 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
         comment = gr.Textbox(placeholder="What was wrong or right? (optional)", show_label=False, scale=8)
         send_comment = gr.Button("Send comment", scale=1)
 
-    def on_typed(text: str) -> tuple[str, Any]:
-        return text, gr.update(value="", submit_btn=False, stop_btn=True)
+    def on_typed(text: str, state: list[Turn]) -> tuple[str, int, Any]:
+        return text, len(state), gr.update(value="", submit_btn=False, stop_btn=True)
 
-    def on_example(selection: gr.SelectData) -> tuple[str, Any]:
-        return on_typed(selection.value["text"])
+    def on_example(selection: gr.SelectData, state: list[Turn]) -> tuple[str, int, Any]:
+        return on_typed(selection.value["text"], state)
+
+    def on_stop(state: list[Turn], question: str, turns_before: int) -> tuple[Any, ...]:
+        stopped = stopped_turns(state, question, turns_before)
+        return chat_messages(stopped), stopped, stopped[-MAX_STORED_TURNS:], on_answered()
 
     def on_question(message, state, request: gr.Request):
         yield from respond(assistant, message, state, question_refusal(policy, request))
@@ -484,10 +497,12 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
     # offers Stop instead of Send while the answer streams, and Send again afterwards. The
     # steps run one after another: Gradio holds back an event whose outputs another is using.
     asked = gr.State("")
+    turns_before = gr.State(0)  # how many turns the conversation had when it was asked
     answering: list[Any] = []  # Dependency objects; Gradio types `cancels` as dicts
+    took = [asked, turns_before, textbox]
     for picked in (
-        textbox.submit(on_typed, [textbox], [asked, textbox], queue=False, show_progress="hidden"),
-        chatbot.example_select(on_example, None, [asked, textbox], queue=False, show_progress="hidden"),
+        textbox.submit(on_typed, [textbox, turns], took, queue=False, show_progress="hidden"),
+        chatbot.example_select(on_example, [turns], took, queue=False, show_progress="hidden"),
     ):
         answer = picked.then(on_question, [asked, turns], [chatbot, turns, stored])
         # after the answer, or its stop
@@ -496,9 +511,9 @@ def build_chat(assistant: Assistant, policy: AccessPolicy) -> None:
     # Stopping keeps the question in the conversation, marked as stopped (see `respond`).
     # Send comes back at once: a stopped answer's last step may take a while to finish.
     textbox.stop(
-        lambda state: (chat_messages(state), state[-MAX_STORED_TURNS:], on_answered()),
-        [turns],
-        [chatbot, stored, textbox],
+        on_stop,
+        [turns, asked, turns_before],
+        [chatbot, turns, stored, textbox],
         cancels=answering,
         queue=False,
         show_progress="hidden",
