@@ -368,7 +368,7 @@ def test_stop_ends_a_streaming_answer(browser, slow_chat_server) -> None:
     page.click("#question button.stop-button", timeout=2000)  # offered while the answer is on its way
     page.wait_for_selector("#chat .bot-row .mia-note")
     assert "Stopped" in page.locator(".bot-row").last.inner_text()
-    page.locator("#question button.submit-button").wait_for(timeout=1000)
+    page.locator("#question button.submit-button").wait_for(timeout=2000)
     page.wait_for_timeout(max(0, SLOW_SECONDS + 0.5 - (time.monotonic() - asked)) * 1000)
     assert page.locator("#chat .mia-sources, #chat .mia-copy").count() == 0  # nothing came late
     assert "Stopped" in page.locator(".bot-row").last.inner_text()
@@ -395,9 +395,9 @@ def test_stop_before_the_answer_has_started_keeps_the_question_as_stopped(
     question = "Who do I contact at the embassy about critical minerals?"
     page.fill("#question textarea", question)
     page.keyboard.press("Enter")
-    page.click("#question button.stop-button", timeout=1000)
+    page.click("#question button.stop-button", timeout=5000)
     page.wait_for_selector("#chat .bot-row .mia-note", timeout=5000)
-    page.locator("#question button.submit-button").wait_for(timeout=1000)
+    page.locator("#question button.submit-button").wait_for(timeout=2000)
     page.wait_for_timeout(3000)  # past the held-back start: nothing replaces the stop
     assert question in page.locator(".user-row").last.inner_text()
     assert "Stopped" in page.locator(".bot-row").last.inner_text()
