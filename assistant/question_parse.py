@@ -12,6 +12,7 @@ the corpus's other words, so answerability checks that the answer holds it.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -34,7 +35,21 @@ _AGENT_NOUNS = {
     "organisation", "organization", "person", "people", "regulator", "lawmaker", "minister",
 }  # fmt: skip
 _PLACE_NOUNS = {"city", "country", "location", "place", "region", "site", "state", "port"}
-_NOT_FOCUS = {"many", "much", "other", "specific", "exact", "main", "actual", "certain", "particular"}
+_NOT_FOCUS = {
+    "many",
+    "much",
+    "more",
+    "less",
+    "fewer",
+    "other",
+    "specific",
+    "exact",
+    "main",
+    "actual",
+    "certain",
+    "particular",
+}
+_UNSPLIT_IS = re.compile(r"\b(what|where|who|how)s\b", re.IGNORECASE)
 _VAGUE_NOUNS = {
     "thing",
     "kind",
@@ -76,7 +91,7 @@ def load_parser() -> None:
 @lru_cache(maxsize=2048)
 def parse_question(text: str) -> ParsedQuestion:
     """Parse one question; cached, since a conversation re-asks the same text."""
-    doc = _pipeline()(text)
+    doc = _pipeline()(_UNSPLIT_IS.sub(r"\1's", text))  # "whats" parses as a noun, "what's" as two words
     wh = _main_question_word(doc)
     if wh is None:
         return ParsedQuestion(wh=None, kind=None)
@@ -121,19 +136,30 @@ def _focus_noun(wh):
         return wh.head  # what percentage, which company
     if wh.lower_ == "how":
         nxt = wh.doc[wh.i + 1] if wh.i + 1 < len(wh.doc) else None
-        if nxt is not None and nxt.lower_ in {"many", "much"} and nxt.head.pos_ in {"NOUN", "PROPN"}:
-            return nxt.head  # how many countries
+        if nxt is None or nxt.lower_ not in {"many", "much"}:
+            return None
+        head = nxt.head
+        while head.pos_ in {"ADJ", "ADV"} and head.head.i != head.i:
+            head = head.head  # how much *more* copper
+        if head.pos_ in {"NOUN", "PROPN"}:
+            return head  # how many countries
+        if head.lemma_ == "be":
+            return _copula_noun(head, nxt)  # how much are the port *charges*
         return None
     if wh.lower_ in {"what", "which", "who"} and wh.head.lemma_ == "be":
-        # "What is the interest rate ...": the subject or attribute of the copula.
-        verb = wh.head
-        for child in verb.children:
-            if (
-                child is not wh
-                and child.dep_ in {"nsubj", "attr", "nsubjpass"}
-                and child.pos_ in {"NOUN", "PROPN"}
-            ):
-                return child
+        return _copula_noun(wh.head, wh)  # what is the interest *rate*
+    return None
+
+
+def _copula_noun(verb, wh):
+    """The noun subject or attribute of "is/are" that the question word is not."""
+    for child in verb.children:
+        if (
+            child.i != wh.i
+            and child.dep_ in {"nsubj", "attr", "nsubjpass"}
+            and child.pos_ in {"NOUN", "PROPN"}
+        ):
+            return child
     return None
 
 

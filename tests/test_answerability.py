@@ -33,6 +33,19 @@ def test_a_question_about_a_place_the_documents_never_mention_is_refused_by_name
     assert all(page.count(f"<li>{topic}</li>") == 1 for topic in answer.closest_topics)
 
 
+def test_a_question_asking_for_what_no_document_names_is_refused(corpus_assistant: Assistant) -> None:
+    """The thing asked for ("tourists", "road tax") is a word no document uses, though the
+    rest of the question (Malaysia, a year, a tax) is all over the corpus: the question is
+    refused, not answered with the nearest sentence about something else."""
+    for question in (
+        "How many tourists visit Malaysia every year?",
+        "How much is the annual road tax on a car in Malaysia?",
+    ):
+        answer = corpus_assistant.ask(question)
+        assert answer.diagnostics["answerability_features"]["focus_unknown"] > 0, question
+        assert answer.refused and answer.citations == [], question
+
+
 def test_an_answer_explains_itself_in_diagnostics(corpus_assistant: Assistant) -> None:
     answer = corpus_assistant.ask("Since when has Malaysia banned the export of unprocessed rare earths?")
     assert not answer.refused and "January 2024" in answer.answer

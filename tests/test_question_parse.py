@@ -51,3 +51,20 @@ def test_the_noun_right_after_which_is_the_focus_when_the_parse_misses_it() -> N
     assert parsed.kind == QuestionType.WHO
     # "What" followed by a verb still has no focus.
     assert parse_question("What does DFC say about the deal?").focus == []
+
+
+def test_how_much_finds_its_noun_through_a_copula_or_a_comparative() -> None:
+    # "How much are the port charges": "much" is the copula's complement, the noun its subject.
+    assert parse_question("How much are the port charges in Penang?").focus[:2] == ["port", "charges"]
+    # "how much more copper": "much" modifies "more", which modifies the noun.
+    assert parse_question("How much more copper will Gecamines ship?").focus == ["copper"]
+    # "how much is going into the plant" asks for an amount, with no noun to name it.
+    assert parse_question("How much is going into the new plant?").focus == []
+
+
+def test_an_apostrophe_left_out_of_whats_does_not_hide_the_focus() -> None:
+    assert parse_question("whats the minimum wage in Malaysia?").focus == ["minimum", "wage"]
+    assert (
+        parse_question("whats the minimum wage in Malaysia?").kind
+        == parse_question("what's the minimum wage in Malaysia?").kind
+    )

@@ -15,7 +15,7 @@ would use, the verdict), so no answerer decides refusal on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,7 @@ ANSWERABILITY_FEATURES = (
     "rare_missing_answer",
     "focus_missing_answer",
     "focus_missing_best",
+    "focus_unknown",
     "type_unmet",
     "follow_up",
 )
@@ -103,6 +104,7 @@ def answerability_features(
             else 0.0
         ),
         "focus_missing_best": _focus_missing_best(evidence, focus, chosen),
+        "focus_unknown": _focus_unknown(analysis.focus, corpus_terms),
         "type_unmet": float(
             analysis.kind in _TYPED and not any(type_match(analysis.kind, c.context) for c in chosen)
         ),
@@ -119,6 +121,12 @@ def _focus_missing_best(evidence: Evidence, focus: list[str], chosen: list[Candi
         return 0.0
     weight = evidence.term_weight(focus)
     return min(sum(evidence.idf(t) for t in focus if t not in c.terms) for c in chosen) / weight
+
+
+def _focus_unknown(focus: list[str], corpus_terms: Mapping[str, int]) -> float:
+    """The share of the focus words the corpus never uses: "the *minimum wage*", "the
+    *exchange* rate" ask for something no document states, whatever else they share."""
+    return sum(t not in corpus_terms for t in focus) / len(focus) if focus else 0.0
 
 
 def collect_answer_terms(evidence: Evidence, chosen: list[Candidate]) -> frozenset[str]:
