@@ -144,7 +144,7 @@ def _is_named(token: str, starts_sentence: bool, vocabulary: Vocabulary, ignored
         return True
     if token[0].isupper() and not starts_sentence:
         return True
-    return vocabulary.is_proper_noun(lowered)
+    return lowered in materials() or vocabulary.is_proper_noun(lowered)
 
 
 def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
@@ -166,6 +166,16 @@ def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
 
 
 PLACE_ALIASES = Path(__file__).parent / "models" / "place_aliases.tsv"
+MATERIALS = Path(__file__).parent / "models" / "materials.txt"
+
+
+@lru_cache(maxsize=1)
+def materials() -> frozenset[str]:
+    """Minerals and metals a question names in lower case ("unprocessed *bauxite*"): named
+    things like countries and companies, so an answer about another mineral does not
+    cover them (`models/materials.txt`)."""
+    lines = MATERIALS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
 @lru_cache(maxsize=1)

@@ -46,6 +46,17 @@ def test_a_question_asking_for_what_no_document_names_is_refused(corpus_assistan
         assert answer.refused and answer.citations == [], question
 
 
+def test_a_mineral_is_a_named_thing_even_in_lower_case(corpus_assistant: Assistant) -> None:
+    """Minerals are named like countries (issue 8): one the documents never mention is
+    named in the refusal, one they do mention is covered."""
+    answer = corpus_assistant.ask("What does the MOU say about gallium and germanium?")
+    assert answer.refused and answer.citations == []
+    assert answer.diagnostics["missing_from_corpus"] == ["gallium", "germanium"]
+    assert answer.answer.startswith("The documents do not mention “gallium” or “germanium”")
+    covered = corpus_assistant.ask("Is Malaysia a big producer of tin?")
+    assert not covered.refused and "tin" in covered.answer
+
+
 def test_an_answer_explains_itself_in_diagnostics(corpus_assistant: Assistant) -> None:
     answer = corpus_assistant.ask("Since when has Malaysia banned the export of unprocessed rare earths?")
     assert not answer.refused and "January 2024" in answer.answer
