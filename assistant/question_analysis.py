@@ -180,8 +180,8 @@ def materials() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def place_aliases() -> dict[str, tuple[frozenset[str], ...]]:
-    """A place a question may name for a country or its government ("KL", "Beijing",
-    "Pentagon"), lower-cased, -> the stemmed names documents use for it
+    """A place or people a question may name for a country or its government ("KL",
+    "Beijing", "Pentagon", "Malaysian"), lower-cased, -> the stemmed names documents use for it
     (`models/place_aliases.tsv`). Documents about trade write "China" where users say
     "Beijing"; without this, "Beijing" counted as a name the documents never mention."""
     names: dict[str, list[frozenset[str]]] = defaultdict(list)

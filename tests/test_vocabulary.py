@@ -75,6 +75,9 @@ def test_a_place_named_for_its_country_or_government_is_covered_by_it() -> None:
     assert not found["Canberra"].covered_by(terms_of)  # Australia is not in these documents
     without_china = vocabulary().document_frequency
     assert not found["Beijing"].covered_by(without_china)
+    # A people is named for its country: "Chinese" where documents say "China".
+    (chinese,) = named_things("Which Chinese firms dominate refining?", corpus)
+    assert chinese.covered_by(terms_of) and not chinese.covered_by(without_china)
 
 
 def test_question_words_and_sentence_starts_are_not_names() -> None:
