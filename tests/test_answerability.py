@@ -115,16 +115,28 @@ def test_calibrate_fits_both_models_with_cross_validation(
     corpus_assistant: Assistant, tmp_path: Path
 ) -> None:
     shipped = {path.name: path.read_text() for path in MODELS_DIR.glob("*.json")}
-    items = load_golden(ROOT / "evals" / "golden.jsonl")[:30]
-    summary = calibrate(corpus_assistant, items, ["golden[:30]"], out_dir=tmp_path)
+    golden = load_golden(ROOT / "evals" / "golden.jsonl")[:24]
+    independent = load_golden(ROOT / "evals" / "user-questions-train.jsonl")[:16]
+    sets = {"golden[:24]": golden, "user-questions-train[:16]": independent}
+    summary = calibrate(corpus_assistant, sets, out_dir=tmp_path)
     counts = summary["questions"]
-    assert counts["answerable"] + counts["out_of_scope"] == 30 and counts["generated_near_misses"] > 0
+    assert counts["answerable"] + counts["out_of_scope"] == 40 and counts["generated_near_misses"] > 0
     for name in ("answers.evidence_in_answer", "refusals.recall", "refusals.false_refusal_rate"):
         assert 0 <= summary[name] <= 1, name
+    # Each set's own numbers, on its own questions: together they make the overall ones.
+    by_set = summary["by_set"]
+    assert set(by_set) == set(sets)
+    for name, items in sets.items():
+        own = by_set[name]["questions"]
+        assert own["answerable"] + own["out_of_scope"] == len(items)
+        assert own["answerable"] == sum(item.answerable for item in items)
+    answerable = {name: by_set[name]["questions"]["answerable"] for name in sets}
+    weighted = sum(by_set[name]["refusals.false_refusal_rate"] * n for name, n in answerable.items())
+    assert abs(weighted / sum(answerable.values()) - summary["refusals.false_refusal_rate"]) < 0.002
     for name in ("sentence_scorer", "answerability"):
         written = json.loads((tmp_path / f"{name}.json").read_text())
         assert written["fitted"]["cross_validated"] == summary
-        assert written["fitted"]["sets"] == ["golden[:30]"]
+        assert written["fitted"]["sets"] == list(sets)
     assert json.loads((tmp_path / "answerability.json").read_text())["threshold"] == summary["threshold"]
     # Fitting into another folder leaves the shipped models alone.
     assert {path.name: path.read_text() for path in MODELS_DIR.glob("*.json")} == shipped

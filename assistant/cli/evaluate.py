@@ -84,15 +84,14 @@ def calibrate_command(sets: list[Path]) -> None:
     from assistant.evaluation.fitting import calibrate
     from assistant.linear import MODELS_DIR
 
-    items = [item for path in sets for item in validated_golden(path, state.settings.corpus_dir)]
+    by_set = {str(path): validated_golden(path, state.settings.corpus_dir) for path in sets}
     with open_assistant("eval") as assistant:
         assistant.warm_up()
         if not assistant.retriever.chunk_count:
             raise fail("No documents are indexed: run `assistant ingest` first.")
         summary = calibrate(
             assistant,
-            items,
-            [str(path) for path in sets],
+            by_set,
             progress=lambda message: errors.print(f"[dim]{escape(message)}[/]"),
         )
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
