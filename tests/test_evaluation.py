@@ -15,7 +15,7 @@ from assistant.evaluation import (
     percentile,
     summarise,
 )
-from assistant.evaluation.fitting import choose_threshold
+from assistant.evaluation.fitting import CrossValidated, Example, choose_threshold, threshold_for
 from assistant.types import Answer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,6 +143,30 @@ def test_threshold_respects_the_false_refusal_budget() -> None:
     answerable, unanswerable = [0.35, 0.6, 0.7, 0.8], [0.1, 0.4]
     assert choose_threshold(answerable, unanswerable, 0.0) == pytest.approx(0.225)  # 0.1 .. 0.35
     assert choose_threshold(answerable, unanswerable, 0.25) == pytest.approx(0.5)  # 0.4 .. 0.6
+
+
+def test_the_threshold_keeps_every_fitting_sets_false_refusals_within_the_cap() -> None:
+    """Questions written with the corpus open score high and would allow a high threshold;
+    the independent set's answerable questions score lower, and it is their cap that binds."""
+
+    def example(source: str, answerable: bool) -> Example:
+        item = GoldenItem(
+            id=f"{source}{answerable}",
+            type="factoid" if answerable else "out_of_scope",
+            question="?",
+            reference="",
+            evidence=[],
+        )
+        return Example(item, evidence=None, answerable=answerable, group=item.id, source=source)  # type: ignore[arg-type]
+
+    examples = (
+        [example("golden", True)] * 4 + [example("independent", True)] * 4 + [example("golden", False)] * 2
+    )
+    probabilities = [0.8, 0.85, 0.9, 0.95] + [0.3, 0.6, 0.7, 0.75] + [0.1, 0.5]
+    run = CrossValidated([], [], [], [], probabilities)
+    # Golden alone allows the midpoint of 0.5 .. 0.8; the independent 0.3 must pass: 0.1 .. 0.3.
+    assert choose_threshold(probabilities[:4], [0.1, 0.5], 0.0) == pytest.approx(0.65)
+    assert threshold_for(examples, [run]) == pytest.approx(0.2)
 
 
 # --- the golden set ---------------------------------------------------------------------

@@ -42,7 +42,11 @@ FOLDS = 5
 # not four: four reported refusal recall 0.41 where twelve said 0.36, and the threshold is
 # chosen on three times as many out-of-fold probabilities (the refit takes 31 s here).
 FOLD_SEEDS = (7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
-MAX_FALSE_REFUSALS = 0.03
+# The threshold refuses at most this share of the answerable questions of EACH fitting set,
+# so the independent questions, refused more often than those written with the corpus open,
+# bind. A cap of 0.03 over all the sets together refused 0.053 of the independent ones
+# (cross-validated); this one refuses 0.040 of them and 0.002 of the golden ones.
+MAX_FALSE_REFUSALS = 0.04
 GENERATED_WEIGHT = 0.5
 # Replacements for near misses; each is used only where the corpus never mentions it.
 _PLACES = [
@@ -279,13 +283,8 @@ def cross_validate(
                 probabilities[i] = model.probability(rows[i]) if chosen_all[i] else 0.0
         if progress:
             progress(f"fold {fold + 1}/{folds}")
-    real = [i for i, e in enumerate(examples) if not e.generated]
-    threshold = choose_threshold(
-        [probabilities[i] for i in real if examples[i].answerable],
-        [probabilities[i] for i in range(len(examples)) if not examples[i].answerable],
-    )
     result = CrossValidated(chosen_all, top_hit, evidence_hit, right_document, probabilities)
-    return result, threshold
+    return result, threshold_for(examples, [result])
 
 
 def repeated_cross_validate(
@@ -302,11 +301,7 @@ def repeated_cross_validate(
         runs.append(cross_validate(examples, selection, max_sentences, seed=seed)[0])
         if progress:
             progress(f"cross-validation {number}/{len(seeds)}")
-    real = [i for i, e in enumerate(examples) if not e.generated]
-    threshold = choose_threshold(
-        [run.answerable_probability[i] for run in runs for i in real if examples[i].answerable],
-        [run.answerable_probability[i] for run in runs for i, e in enumerate(examples) if not e.answerable],
-    )
+    threshold = threshold_for(examples, runs)
     summaries = [summarise_cv(examples, run, threshold) for run in runs]
     summary = dict(summaries[0])
     for key, value in summaries[0].items():
@@ -374,6 +369,28 @@ def _fit_answerability(rows: list[dict[str, float]], examples: list[Example]) ->
     )
 
 
+def threshold_for(examples: list[Example], runs: list[CrossValidated]) -> float:
+    """The threshold on the out-of-fold probabilities of `runs`: the lowest of those that
+    `choose_threshold` picks for each fitting set's answerable questions, so that none of
+    the sets has more than `MAX_FALSE_REFUSALS` of its answerable questions refused."""
+    unanswerable = [
+        run.answerable_probability[i] for run in runs for i, e in enumerate(examples) if not e.answerable
+    ]
+    sources = sorted({e.source for e in examples if e.answerable and not e.generated})
+    return min(
+        choose_threshold(
+            [
+                run.answerable_probability[i]
+                for run in runs
+                for i, e in enumerate(examples)
+                if e.answerable and not e.generated and e.source == source
+            ],
+            unanswerable,
+        )
+        for source in sources
+    )
+
+
 def choose_threshold(
     answerable: list[float], unanswerable: list[float], max_false_refusals: float = MAX_FALSE_REFUSALS
 ) -> float:
@@ -428,7 +445,9 @@ def calibrate(
     started = time.perf_counter()
     source_of = {item.id: name for name, items in sets.items() for item in items}
     examples = gather_examples(assistant, [item for items in sets.values() for item in items])
-    examples = [replace(e, source=source_of[e.item.id.split("~")[0]]) for e in examples]
+    for index, example in enumerate(examples):
+        source = source_of[example.item.id.split("~")[0]]  # a near miss: "q005~Chile"
+        examples[index] = replace(example, source=source)
     if progress:
         progress(f"features of {len(examples)} questions in {time.perf_counter() - started:.0f} s")
     selection = Selection()
@@ -440,6 +459,7 @@ def calibrate(
         "date": time.strftime("%Y-%m-%d"),
         "folds": FOLDS,
         "fold_seeds": list(FOLD_SEEDS),
+        "max_false_refusals_per_set": MAX_FALSE_REFUSALS,
         "cross_validated": summary,
     }
     scorer = fit_sentence_scorer(examples)
