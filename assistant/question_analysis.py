@@ -76,6 +76,7 @@ class QuestionAnalysis:
     terms: list[str]
     named: list[NamedThing] = field(default_factory=list)
     focus: list[str] = field(default_factory=list)  # stemmed words of what is asked for
+    focus_phrase: str = ""  # the asked-for noun as written, with its modifiers: "minimum wage"
 
 
 def analyse(question: str, vocabulary: Vocabulary, literal: str | None = None) -> QuestionAnalysis:
@@ -90,6 +91,7 @@ def analyse(question: str, vocabulary: Vocabulary, literal: str | None = None) -
         terms=list(dict.fromkeys(terms(question))),
         named=named_things(literal, vocabulary),
         focus=terms(" ".join(parsed.focus)),
+        focus_phrase=" ".join(parsed.phrase),
     )
 
 

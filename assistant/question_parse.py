@@ -73,6 +73,7 @@ class ParsedQuestion:
     wh: str | None
     kind: QuestionType | None  # None when the parse gives no cue (keyword rules decide)
     focus: list[str] = field(default_factory=list)  # lower-case words: ["interest", "rate"]
+    phrase: list[str] = field(default_factory=list)  # the noun and its modifiers, without "of ..."
 
 
 @lru_cache(maxsize=1)
@@ -96,8 +97,13 @@ def parse_question(text: str) -> ParsedQuestion:
     if wh is None:
         return ParsedQuestion(wh=None, kind=None)
     focus_token = _focus_noun(wh) or _noun_after(wh)
-    focus = _focus_words(focus_token) if focus_token is not None else []
-    return ParsedQuestion(wh=wh.lower_, kind=_kind(wh, focus_token), focus=focus)
+    noun = _asked_noun(focus_token) if focus_token is not None else None
+    if noun is None:
+        return ParsedQuestion(wh=wh.lower_, kind=_kind(wh, focus_token))
+    phrase = _noun_phrase(noun)
+    return ParsedQuestion(
+        wh=wh.lower_, kind=_kind(wh, focus_token), focus=phrase + _what_of(noun), phrase=phrase
+    )
 
 
 # A singular pronoun as subject or possessor refers back to a name in the same question
@@ -178,22 +184,32 @@ def _noun_after(wh):
     return noun
 
 
-def _focus_words(noun) -> list[str]:
-    """The focus noun with its compound and adjective modifiers, vague nouns dropped
-    ("what kind of *financing*" -> the noun after "of")."""
-    if noun.lemma_.lower() in _VAGUE_NOUNS:
-        for child in noun.children:
-            if child.dep_ == "prep" and child.lower_ == "of":
-                objects = [c for c in child.children if c.dep_ == "pobj"]
-                if objects:
-                    return _focus_words(objects[0])
-        return []
-    words = [t.lower_ for t in sorted([*_modifiers(noun), noun], key=lambda t: t.i)]
-    # "the tariff *on agricultural imports*", "the percentage *of customers*": what it is of.
+def _asked_noun(noun):
+    """The noun asked about: a vague one gives way to what it is of ("what kind of
+    *financing*"), or to nothing."""
+    if noun.lemma_.lower() not in _VAGUE_NOUNS:
+        return noun
+    for child in noun.children:
+        if child.dep_ == "prep" and child.lower_ == "of":
+            objects = [c for c in child.children if c.dep_ == "pobj"]
+            if objects:
+                return _asked_noun(objects[0])
+    return None
+
+
+def _noun_phrase(noun) -> list[str]:
+    """The noun with its compound and adjective modifiers: "minimum wage"."""
+    return [t.lower_ for t in sorted([*_modifiers(noun), noun], key=lambda t: t.i)]
+
+
+def _what_of(noun) -> list[str]:
+    """What the noun is of: "the tariff *on agricultural imports*", "the percentage *of
+    customers*"."""
+    words: list[str] = []
     for child in noun.children:
         if child.dep_ == "prep" and child.lower_ in {"of", "on", "for"}:
             for obj in (c for c in child.children if c.dep_ == "pobj" and c.pos_ == "NOUN"):
-                words += [t.lower_ for t in sorted([*_modifiers(obj), obj], key=lambda t: t.i)]
+                words += _noun_phrase(obj)
     return words
 
 

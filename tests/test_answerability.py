@@ -36,14 +36,16 @@ def test_a_question_about_a_place_the_documents_never_mention_is_refused_by_name
 def test_a_question_asking_for_what_no_document_names_is_refused(corpus_assistant: Assistant) -> None:
     """The thing asked for ("tourists", "road tax") is a word no document uses, though the
     rest of the question (Malaysia, a year, a tax) is all over the corpus: the question is
-    refused, not answered with the nearest sentence about something else."""
-    for question in (
-        "How many tourists visit Malaysia every year?",
-        "How much is the annual road tax on a car in Malaysia?",
+    refused, not answered with the nearest sentence about something else, and the refusal
+    names it."""
+    for question, asked_for in (
+        ("How many tourists visit Malaysia every year?", "tourists"),
+        ("How much is the annual road tax on a car in Malaysia?", "annual road tax"),
     ):
         answer = corpus_assistant.ask(question)
         assert answer.diagnostics["answerability_features"]["focus_unknown"] > 0, question
         assert answer.refused and answer.citations == [], question
+        assert answer.answer.startswith(f"The documents do not mention “{asked_for}”"), answer.answer
 
 
 def test_a_mineral_is_a_named_thing_even_in_lower_case(corpus_assistant: Assistant) -> None:

@@ -65,6 +65,7 @@ class Decision:
     contributions: dict[str, float] = field(default_factory=dict)
     missing_from_corpus: list[str] = field(default_factory=list)  # named things never mentioned
     missing_from_answer: list[str] = field(default_factory=list)  # named things the answer lacks
+    unknown_focus: str = ""  # the asked-for thing, when the corpus never uses one of its words
 
 
 def answerability_features(
@@ -172,7 +173,14 @@ def judge(
         contributions=model.contributions(features),
         missing_from_corpus=missing_corpus,
         missing_from_answer=missing_answer,
+        unknown_focus=_unknown_focus(evidence.analysis.focus_phrase, corpus_terms),
     )
+
+
+def _unknown_focus(phrase: str, corpus_terms: Mapping[str, int]) -> str:
+    """`phrase` when the documents never use one of its words ("minimum wage", "tourists"):
+    a refusal can then say what they lack, not only that they do not answer."""
+    return phrase if any(t not in corpus_terms for t in terms(phrase)) else ""
 
 
 @dataclass
@@ -242,6 +250,7 @@ def diagnose(
         "answerability_contributions": decision.contributions,
         "missing_from_corpus": decision.missing_from_corpus,
         "missing_from_answer": decision.missing_from_answer,
+        "unknown_focus": decision.unknown_focus,
         "question_type": evidence.analysis.kind.value,
         "named_things": [n.surface for n in evidence.analysis.named],
         "focus": evidence.analysis.focus,

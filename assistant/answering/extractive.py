@@ -31,12 +31,11 @@ class ExtractiveAnswerer:
         what the documents lack when it is known."""
         evidence, decision = assessment.evidence, assessment.decision
         if decision.verdict is Verdict.REFUSE:
-            answer = refusal(
-                evidence.question,
-                evidence.standalone_question,
-                evidence.passages,
-                missing=decision.missing_from_corpus,
-            )
+            # Named things the documents never mention, else the asked-for thing they never name.
+            lacking = decision.missing_from_corpus
+            if not lacking and decision.unknown_focus:
+                lacking = [decision.unknown_focus]
+            answer = refusal(evidence.question, evidence.standalone_question, evidence.passages, lacking)
         else:
             answer = compose(evidence, assessment.chosen)
             if decision.verdict is Verdict.PARTIAL:
