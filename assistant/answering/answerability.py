@@ -173,11 +173,11 @@ def judge(
         contributions=model.contributions(features),
         missing_from_corpus=missing_corpus,
         missing_from_answer=missing_answer,
-        unknown_focus=_unknown_focus(evidence.analysis.focus_phrase, corpus_terms),
+        unknown_focus=_phrase_if_unknown(evidence.analysis.focus_phrase, corpus_terms),
     )
 
 
-def _unknown_focus(phrase: str, corpus_terms: Mapping[str, int]) -> str:
+def _phrase_if_unknown(phrase: str, corpus_terms: Mapping[str, int]) -> str:
     """`phrase` when the documents never use one of its words ("minimum wage", "tourists"):
     a refusal can then say what they lack, not only that they do not answer."""
     return phrase if any(t not in corpus_terms for t in terms(phrase)) else ""

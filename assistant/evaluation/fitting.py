@@ -251,8 +251,9 @@ def cross_validate(
     folds: int = FOLDS,
     progress: Callable[[str], None] | None = None,
     seed: int = 7,
-) -> tuple[CrossValidated, float]:
-    """Out-of-fold sentence choice and answerability; returns them and the threshold."""
+) -> CrossValidated:
+    """Out-of-fold sentence choice and answerability (the threshold is chosen on several
+    of these together, `threshold_for`)."""
     fold_of = _folds(examples, folds, seed)
     chosen_all: list[list] = [[] for _ in examples]
     top_hit: list[bool | None] = [None] * len(examples)
@@ -283,8 +284,7 @@ def cross_validate(
                 probabilities[i] = model.probability(rows[i]) if chosen_all[i] else 0.0
         if progress:
             progress(f"fold {fold + 1}/{folds}")
-    result = CrossValidated(chosen_all, top_hit, evidence_hit, right_document, probabilities)
-    return result, threshold_for(examples, [result])
+    return CrossValidated(chosen_all, top_hit, evidence_hit, right_document, probabilities)
 
 
 def repeated_cross_validate(
@@ -298,7 +298,7 @@ def repeated_cross_validate(
     their out-of-fold probabilities together, and each number is the mean over repeats."""
     runs = []
     for number, seed in enumerate(seeds, start=1):
-        runs.append(cross_validate(examples, selection, max_sentences, seed=seed)[0])
+        runs.append(cross_validate(examples, selection, max_sentences, seed=seed))
         if progress:
             progress(f"cross-validation {number}/{len(seeds)}")
     threshold = threshold_for(examples, runs)
