@@ -89,6 +89,22 @@ def test_the_asked_for_attribute_must_be_in_one_chosen_sentence(corpus_assistant
     assert answerable["focus_missing_best"] == 0.0
 
 
+def test_asking_for_an_amount_or_a_name_needs_more_evidence(corpus_assistant: Assistant) -> None:
+    """Near misses mostly ask for a value the documents never state (a head count, a rate,
+    the company that did something), so the fitted model starts such questions lower."""
+    step = corpus_assistant.make_answerability_step()
+    for question, asks in (
+        ("How many people does Lynas employ in Malaysia?", 1.0),
+        ("Which company is building a magnet plant with Lynas?", 1.0),
+        ("What does Lynas do in Malaysia?", 0.0),
+        ("Why does EXIM support critical minerals projects?", 0.0),
+    ):
+        decision = step.assess(question, question, corpus_assistant.retriever.retrieve(question)).decision
+        assert decision.features["asks_amount_or_name"] == asks, question
+        if asks:
+            assert decision.contributions["asks_amount_or_name"] < 0, question
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.

@@ -84,11 +84,11 @@ def test_evidence_in_answer_ignores_markers_case_and_spacing() -> None:
 
 def test_summarise_hand_made_results() -> None:
     results = [
-        ItemResult(item("a", evidence=["q"]), answer("q [1]"), [1], 10.0),
-        ItemResult(item("b", evidence=["q", "r"]), answer("nothing"), [3, None], 20.0),
-        ItemResult(item("c", evidence=["q"]), answer("", refused=True), [None], 30.0),
-        ItemResult(item("d", "out_of_scope"), answer("", refused=True), [], 40.0),
-        ItemResult(item("e", "out_of_scope"), answer("an answer"), [], 50.0),
+        ItemResult(item("a", evidence=["q"]), answer("q [1]", relevance=0.9), [1], 10.0),
+        ItemResult(item("b", evidence=["q", "r"]), answer("nothing", relevance=0.7), [3, None], 20.0),
+        ItemResult(item("c", evidence=["q"]), answer("", refused=True, relevance=0.3), [None], 30.0),
+        ItemResult(item("d", "out_of_scope"), answer("", refused=True, relevance=0.2), [], 40.0),
+        ItemResult(item("e", "out_of_scope"), answer("an answer", relevance=0.8), [], 50.0),
     ]
     summary = summarise(results)
     assert summary["questions"] == 5
@@ -101,6 +101,9 @@ def test_summarise_hand_made_results() -> None:
     # Two refusals, one of them on an out-of-scope question.
     assert summary["refusals.precision"] == 0.5
     assert summary["refusals.false_refusal_rate"] == pytest.approx(round(1 / 3, 4))
+    # Of the 6 (answerable, out-of-scope) pairs, 4 rank the answerable one higher.
+    assert summary["refusals.auc"] == pytest.approx(round(4 / 6, 4))
+    assert summarise(results[:3])["refusals.auc"] is None
     assert summary["latency.total.p50_ms"] == 30.0
     assert summary["latency.total.p95_ms"] == 48.0
 

@@ -61,6 +61,7 @@ def test_report_has_every_metric_overall_and_by_type(report: dict) -> None:
         "refusals.precision",
         "refusals.recall",
         "refusals.false_refusal_rate",
+        "refusals.auc",
         "latency.condense.p50_ms",
         "latency.retrieve.p95_ms",
         "latency.answer.p50_ms",

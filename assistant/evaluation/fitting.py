@@ -30,7 +30,7 @@ from assistant.answering.extractive import compose
 from assistant.answering.features import SENTENCE_FEATURES, Evidence
 from assistant.citations import strip_markers
 from assistant.evaluation.golden import GoldenItem
-from assistant.evaluation.metrics import normalise
+from assistant.evaluation.metrics import normalise, separation_auc
 from assistant.linear import MODELS_DIR, LinearModel, fit_logistic
 from assistant.question_analysis import named_things
 from assistant.service import Assistant
@@ -346,6 +346,7 @@ def _set_summary(
         "citations.right_document",
         "refusals.recall",
         "refusals.false_refusal_rate",
+        "refusals.auc",
     ):
         values = [r[key] for r in per_run if r[key] is not None]
         result[key] = round(sum(values) / len(values), 4) if values else None
@@ -429,6 +430,11 @@ def summarise_cv(examples: list[Example], cv: CrossValidated, threshold: float) 
     summary["refusals.recall"] = share([refused[i] for i in real_negative])
     summary["refusals.recall_generated"] = share([refused[i] for i in generated])
     summary["refusals.false_refusal_rate"] = share([refused[i] for i in answerable])
+    auc = separation_auc(
+        [cv.answerable_probability[i] for i in answerable],
+        [cv.answerable_probability[i] for i in real_negative],
+    )
+    summary["refusals.auc"] = None if auc is None else round(auc, 4)
     answered_with_evidence = [bool(cv.evidence_hit[i]) and not refused[i] for i in answerable]
     summary["answers.evidence_in_answer_after_refusal"] = share(answered_with_evidence)
     return summary

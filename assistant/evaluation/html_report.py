@@ -58,6 +58,7 @@ LABELS = {
     "refusals.recall": "Refusal recall",
     "refusals.precision": "Refusal precision",
     "refusals.false_refusal_rate": "False refusal rate",
+    "refusals.auc": "Answerable vs out-of-scope separation (AUC)",
 }
 
 # Definitions of the counts, which the report's own definitions do not cover.

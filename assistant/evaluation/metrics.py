@@ -36,6 +36,9 @@ DEFINITIONS = {
     "refusals.precision": "Share of refusals that were on out-of-scope questions (1 when "
     "nothing was refused).",
     "refusals.false_refusal_rate": "Share of answerable questions that were refused.",
+    "refusals.auc": "Chance that an answerable question gets a higher answerable probability "
+    "(the answer's relevance) than an out-of-scope one: 1 separates them all, 0.5 is a coin. "
+    "Unlike recall it moves before a question crosses the threshold.",
     "latency": "Wall time of each chain stage (condense, retrieve, answer) and in total, p50/p95.",
     "support": "Support check (offline): a passage supports a sentence when 70% of the "
     "sentence's content words appear in it, or its embedding cosine to the passage or one of "
@@ -137,6 +140,17 @@ def citation_scores(
     recall = supported_sentences / len(sentences)
     precision = relevant / total if total else 0.0
     return recall, precision
+
+
+def separation_auc(answerable: Sequence[float], out_of_scope: Sequence[float]) -> float | None:
+    """Area under the ROC curve of answerable vs out-of-scope probabilities (ties count
+    half); None without both kinds of question."""
+    if not answerable or not out_of_scope:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    labels = [1] * len(answerable) + [0] * len(out_of_scope)
+    return float(roc_auc_score(labels, [*answerable, *out_of_scope]))
 
 
 def percentile(values: Sequence[float], share: float) -> float:
