@@ -47,6 +47,9 @@ PAGE_SIZE = 5_000
 # Rows per read of ids alone, which passes no variable per row: at 300k chunks, pages of
 # 5,000 took 15.7 s (each page skips the rows before it), of 100,000 2.0 s.
 ID_PAGE_SIZE = 100_000
+# Characters between one chunk and the next of a document: the blank lines and spaces that
+# separate blocks (chunks break between whole sentences).
+FOLLOWING_GAP = 20
 
 
 @dataclass
@@ -537,6 +540,20 @@ class CorpusIndex:
     def chunks_by_id(self, ids: list[str]) -> list[Document]:
         """The stored chunks with these ids (at most `PAGE_SIZE`), text and metadata."""
         return _documents(self.vector_store.get(ids=ids, include=["documents", "metadatas"]))
+
+    def following_chunk(self, path: str, end: int) -> Document | None:
+        """The chunk of the document at `path` that starts where the chunk ending at `end`
+        stops (after the blank lines between them), if any: a list whose introduction
+        ends one chunk starts the next."""
+        where = {
+            "$and": [
+                {"path": path},
+                {"start": {"$gte": end}},
+                {"start": {"$lte": end + FOLLOWING_GAP}},
+            ]
+        }
+        chunks = _documents(self.vector_store.get(where=where, include=["documents", "metadatas"], limit=8))
+        return min(chunks, key=lambda chunk: int(chunk.metadata.get("start", 0)), default=None)
 
     def stored_ids(self) -> set[str]:
         """Ids of every chunk in the store, read without their texts or vectors."""

@@ -22,7 +22,7 @@ from assistant.embeddings import Embedder
 from assistant.index import CorpusIndex, IngestReport, ProgressCallback, SourceInfo
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.text import is_valid_text
-from assistant.types import Answer, Message, StreamEvent
+from assistant.types import Answer, Message, Passage, StreamEvent
 
 # How far back a replica re-reads the records at each sync: an ingest that was committing
 # while it last looked may have written records stamped just before that look.
@@ -156,6 +156,12 @@ class Assistant:
             step.model = replace(step.model, threshold=self.settings.refusal_threshold)
         return step
 
+    def following_passage(self, passage: Passage) -> Passage | None:
+        """The passage that follows `passage` in its document, if any (for lists whose
+        introduction ends a passage)."""
+        chunk = self.corpus.following_chunk(passage.path, passage.end)
+        return Passage.from_chunk(chunk) if chunk is not None else None
+
     def make_answerer(self) -> Answerer:
         """The answerer for these settings (`ANSWERERS`): extractive, or the LLM with
         extractive fallback."""
@@ -288,13 +294,14 @@ def _llm_answerer(assistant: Assistant) -> Answerer:
         assistant._chat_model(),
         assistant.prompts(),
         SupportChecker(assistant.corpus.embeddings),
+        fallback=ExtractiveAnswerer(following=assistant.following_passage),
     )
 
 
 # The answerers and their follow-up condensers, by the name `Settings.answerer` gives: a
 # new kind of answerer is one entry in each table (and its name in `Settings.answerer`).
 ANSWERERS: dict[str, Callable[[Assistant], Answerer]] = {
-    "extractive": lambda _assistant: ExtractiveAnswerer(),
+    "extractive": lambda assistant: ExtractiveAnswerer(following=assistant.following_passage),
     "llm": _llm_answerer,
 }
 CONDENSERS: dict[str, Callable[[Assistant], Condenser]] = {

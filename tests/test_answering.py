@@ -110,6 +110,31 @@ def test_how_much_question_gets_a_number(corpus_assistant: Assistant) -> None:
     assert "$111 billion" in answer.answer
 
 
+def test_a_list_whose_introduction_ends_a_passage_is_answered_whole(corpus_assistant: Assistant) -> None:
+    """The CTEP page's "... may qualify for additional financing flexibilities:" ends one
+    chunk and its five bullets start the next: the answer quotes them all, each cited to
+    the passage that holds it, right after the introduction."""
+    answer = corpus_assistant.ask(
+        "What financing flexibilities can critical minerals projects get under CTEP?"
+    )
+    check_answer_is_grounded(answer)
+    check_markers(answer)
+    bullets = [
+        "Extended loan tenors.",
+        "Exceptions from EXIM’s Country Limitation Schedule (CLS), as applicable.",
+        "Extended drawdown.",
+        "Reduced fees.",
+        "Content flexibility.",
+    ]
+    texts = [s.text for s in answer.sentences]
+    intro = next(i for i, text in enumerate(texts) if text.endswith("financing flexibilities:"))
+    assert [text.removeprefix("• ") for text in texts[intro + 1 : intro + 6]] == bullets
+    intro_source = answer.sentences[intro].citations[0]
+    for sentence in answer.sentences[intro + 1 : intro + 6]:
+        (n,) = sentence.citations
+        assert n != intro_source and sentence.text in answer.citations[n - 1].quote
+
+
 OUT_OF_SCOPE = [
     item for item in GOLDEN if item["type"] == "out_of_scope" and item["id"] in ("q010", "q063", "q064")
 ]

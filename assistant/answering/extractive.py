@@ -10,7 +10,7 @@ citation can be checked character by character.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import quoted_names, refusal, stream_words
@@ -19,12 +19,17 @@ from assistant.text import LIST_MARKER
 from assistant.types import Answer, AnswerSentence, Citation, Passage
 
 MAX_LIST_ITEMS = 8
+# The passage that follows one in its document (`Assistant.following_passage`), if any.
+FollowingPassage = Callable[[Passage], Passage | None]
 
 
 class ExtractiveAnswerer:
     """Answers with the passages' own sentences; needs no LLM."""
 
     name = "extractive"
+
+    def __init__(self, following: FollowingPassage | None = None) -> None:
+        self.following = following  # to finish a list whose introduction ends a passage
 
     def answer(self, assessment: Assessment) -> Answer:
         """The chosen sentences, cited; or the refusal the assessment calls for, saying
@@ -37,7 +42,7 @@ class ExtractiveAnswerer:
                 lacking = [decision.unknown_focus]
             answer = refusal(evidence.question, evidence.standalone_question, evidence.passages, lacking)
         else:
-            answer = compose(evidence, assessment.chosen)
+            answer = compose(evidence, assessment.chosen, self.following)
             if decision.verdict is Verdict.PARTIAL:
                 missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
                 answer.answer = (
@@ -54,21 +59,29 @@ class ExtractiveAnswerer:
         yield from stream_words(self.answer(assessment))
 
 
-def compose(evidence: Evidence, chosen: list[Candidate]) -> Answer:
+def compose(evidence: Evidence, chosen: list[Candidate], following: FollowingPassage | None = None) -> Answer:
     """The answer text and citations: passages in the order their best sentence ranks,
-    sentences in document order, with the sentences needed to read them."""
+    sentences in document order, with the sentences needed to read them (and, through
+    `following`, the items of a list whose introduction ends its passage)."""
     passages = evidence.passages
     passage_order: list[int] = []
     for candidate in chosen:
         if candidate.passage_index not in passage_order:
             passage_order.append(candidate.passage_index)
-    numbers = {index: n for n, index in enumerate(passage_order, start=1)}
-    citations = [Citation.from_passage(numbers[index], passages[index]) for index in passage_order]
-    sentences: list[AnswerSentence] = []
+    blocks: list[tuple[Passage, list[int]]] = []
     for index in passage_order:
-        passage, citation = passages[index], citations[numbers[index] - 1]
-        used = sorted(c.sentence_index for c in chosen if c.passage_index == index)
-        for sentence_index in with_context(passage, used):
+        passage = passages[index]
+        used = with_context(passage, sorted(c.sentence_index for c in chosen if c.passage_index == index))
+        blocks.append((passage, used))
+        continuation = list_continuation(passage, used, following)
+        if continuation and continuation[0].chunk_id not in {p.chunk_id for p, _ in blocks}:
+            blocks.append(continuation)
+    citations: list[Citation] = []
+    sentences: list[AnswerSentence] = []
+    for number, (passage, used) in enumerate(blocks, start=1):
+        citation = Citation.from_passage(number, passage)
+        citations.append(citation)
+        for sentence_index in used:
             start, end = passage.sentences[sentence_index]
             citation.highlights.append((passage.start + start, passage.start + end))
             sentences.append(AnswerSentence(passage.text[start:end], [citation.n]))
@@ -80,6 +93,27 @@ def compose(evidence: Evidence, chosen: list[Candidate]) -> Answer:
         standalone_question=evidence.standalone_question,
         sentences=sentences,
     )
+
+
+def list_continuation(
+    passage: Passage, used: list[int], following: FollowingPassage | None
+) -> tuple[Passage, list[int]] | None:
+    """The next passage of the document and its leading list items, when the last
+    sentence used ends `passage` and introduces a list ("... may qualify for additional
+    financing flexibilities:"): chunks break between blocks, so the items may start the
+    next chunk, and the introduction alone answers nothing."""
+    texts = passage.sentence_texts()
+    if following is None or not used or used[-1] != len(texts) - 1 or not texts[-1].rstrip().endswith(":"):
+        return None
+    nxt = following(passage)
+    if nxt is None:
+        return None
+    items: list[int] = []
+    for index, text in enumerate(nxt.sentence_texts()[:MAX_LIST_ITEMS]):
+        if not LIST_MARKER.match(text):
+            break
+        items.append(index)
+    return (nxt, items) if items else None
 
 
 def with_context(passage: Passage, used: list[int]) -> list[int]:
