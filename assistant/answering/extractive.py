@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import quoted_names, refusal, stream_words
+from assistant.answering.dates import relative_date_notes
 from assistant.answering.features import ANAPHOR, Candidate, Evidence
 from assistant.text import LIST_MARKER
 from assistant.types import Answer, AnswerSentence, Citation, Passage
@@ -43,6 +44,9 @@ class ExtractiveAnswerer:
             answer = refusal(evidence.question, evidence.standalone_question, evidence.passages, lacking)
         else:
             answer = compose(evidence, assessment.chosen, self.following)
+            answer.notes.extend(
+                relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations)
+            )
             if decision.verdict is Verdict.PARTIAL:
                 missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
                 answer.answer = (

@@ -1,0 +1,44 @@
+"""Which day "today" is: a note for answers to "when" questions that quote a relative date.
+
+Press releases say "The Board of Directors *today* approved ..." and carry their date
+outside the sentence (in the document's metadata, or nowhere). Quoted verbatim, such a
+sentence does not answer "When did the board approve it?". The note says what "today"
+means when the document is dated, and that the documents do not say when it is not, so
+the reader neither guesses nor trusts a date that is not there.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.questions import QuestionType, type_match
+from assistant.types import AnswerSentence, Citation
+
+_RELATIVE = re.compile(
+    r"\b(today|yesterday|tomorrow|this (?:week|month|year)|last (?:week|month|year))\b", re.IGNORECASE
+)
+_DATED = re.compile(r"\b(19|20)\d\d\b")
+
+
+def relative_date_notes(
+    kind: QuestionType, sentences: list[AnswerSentence], citations: list[Citation]
+) -> list[str]:
+    """For a "when" question, one note per cited document whose quoted sentences give a
+    relative date and no date of their own."""
+    if kind is not QuestionType.WHEN:
+        return []
+    by_number = {citation.n: citation for citation in citations}
+    notes: list[str] = []
+    for number, citation in by_number.items():
+        quoted = [s.text for s in sentences if number in s.citations]
+        relative = next((m.group(0) for text in quoted if (m := _RELATIVE.search(text))), None)
+        if relative is None or any(type_match(QuestionType.WHEN, text) for text in quoted):
+            continue
+        if _DATED.search(citation.date or ""):
+            notes.append(f"In [{number}], “{relative}” is the document's date: {citation.date}.")
+        else:
+            notes.append(
+                f"[{number}] says “{relative}” but its document is not dated, so the documents "
+                "do not say which day that was."
+            )
+    return notes
