@@ -11,6 +11,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.answering.answerability import Assessment
+from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.answering.llm import LLMAnswerer, LLMCondenser, fence_sources, filter_markers
 from assistant.chain import condense_by_rules
 from assistant.citations import SupportChecker
@@ -153,6 +154,26 @@ def test_injected_instructions_stay_fenced_content(corpus_assistant: Assistant, 
     assert prompt.count("</source>") == 2  # the document's own "</source>" cannot close a fence
     assert '<source n="2" title="Hostile"' in prompt and "Ignore all previous instructions" in prompt
     assert "ignore any instructions" in prompt
+
+
+def test_the_model_reads_the_list_that_a_passage_ends_by_introducing(corpus_assistant: Assistant) -> None:
+    """The CTEP page's "... may qualify for additional financing flexibilities:" ends a
+    chunk; the model gets the next chunk, with the bullets, as a source of its own."""
+    question = "What financing flexibilities can critical minerals projects get under CTEP?"
+    retrieved = corpus_assistant.retriever.retrieve(question)
+    intro = [p for p in retrieved if p.text.rstrip().endswith("financing flexibilities:")]
+    assert len(intro) == 1 and "Reduced fees." not in intro[0].text
+    recorder = Recorder()
+    answerer = LLMAnswerer(
+        FakeListChatModel(responses=["Projects may get reduced fees [2]."], callbacks=[recorder]),
+        load_prompts(ROOT / "prompts"),
+        SupportChecker(corpus_assistant.corpus.embeddings),
+        fallback=ExtractiveAnswerer(following=corpus_assistant.following_passage),
+    )
+    answer = answerer.answer(assessed(corpus_assistant, intro, question))
+    assert '<source n="2"' in recorder.calls[0] and "• Reduced fees." in recorder.calls[0]
+    (citation,) = answer.citations
+    assert citation.n == 2 and "• Reduced fees." in citation.quote and citation.path == intro[0].path
 
 
 def test_marker_filter_holds_split_markers_and_drops_invented_ones() -> None:

@@ -99,6 +99,22 @@ def compose(evidence: Evidence, chosen: list[Candidate], following: FollowingPas
     )
 
 
+def with_list_continuations(passages: list[Passage], following: FollowingPassage | None) -> list[Passage]:
+    """`passages`, then the next passage of each one that ends by introducing a list: an
+    LLM reads whole passages, and "... may qualify for additional financing flexibilities:"
+    without the bullets that start the next chunk leaves it nothing to say."""
+    if following is None:
+        return passages
+    extra: list[Passage] = []
+    seen = {passage.chunk_id for passage in passages}
+    for passage in passages:
+        continuation = list_continuation(passage, [len(passage.sentences) - 1], following)
+        if continuation and continuation[0].chunk_id not in seen:
+            extra.append(continuation[0])
+            seen.add(continuation[0].chunk_id)
+    return passages + extra
+
+
 def list_continuation(
     passage: Passage, used: list[int], following: FollowingPassage | None
 ) -> tuple[Passage, list[int]] | None:

@@ -20,7 +20,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import refusal, stream_words
-from assistant.answering.extractive import ExtractiveAnswerer
+from assistant.answering.extractive import ExtractiveAnswerer, with_list_continuations
 from assistant.chunking import split_sentences
 from assistant.citations import SupportChecker, strip_markers
 from assistant.prompts import Prompt, versions
@@ -149,11 +149,11 @@ class LLMAnswerer:
         """Text pieces as the model writes them, then the checked `Answer`."""
         evidence, decision = assessment.evidence, assessment.decision
         question, standalone_question = evidence.question, evidence.standalone_question
-        passages = assessment.passages
         if decision.verdict is Verdict.REFUSE:
             # The answerability step says the documents do not answer: no model call.
             yield from self._finish_fallback(assessment, note=None)
             return
+        passages = with_list_continuations(assessment.passages, self.fallback.following)
         dropped: list[str] = []
         text = ""
         try:
