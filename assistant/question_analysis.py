@@ -164,7 +164,29 @@ def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
         alternatives.append(frozenset([stem(initials)]))
         alternatives.append(frozenset([stem("".join(acronym_key(word) for word in run))]))
     alternatives.extend(place_aliases().get(surface.lower(), ()))
+    spelled = [_WORD_ABBREVIATIONS.get(word.lower().rstrip("."), word) for word in run]
+    if spelled != run:  # "State Dept" is the State Department
+        alternatives.append(frozenset(terms(" ".join(spelled))))
     return NamedThing(surface, stems, tuple(a for a in alternatives if a))
+
+
+# Words a name may abbreviate the usual way ("State Dept", "Malaysian Govt", "DFC Corp."):
+# the corpus never defines them, as it defines "EXIM", so they are spelled out here.
+_WORD_ABBREVIATIONS = {
+    "dept": "department",
+    "depts": "departments",
+    "govt": "government",
+    "gov't": "government",
+    "intl": "international",
+    "int'l": "international",
+    "natl": "national",
+    "nat'l": "national",
+    "corp": "corporation",
+    "assn": "association",
+    "admin": "administration",
+    "mgmt": "management",
+    "univ": "university",
+}
 
 
 PLACE_ALIASES = Path(__file__).parent / "models" / "place_aliases.tsv"

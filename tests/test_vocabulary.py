@@ -80,6 +80,17 @@ def test_a_place_named_for_its_country_or_government_is_covered_by_it() -> None:
     assert chinese.covered_by(terms_of) and not chinese.covered_by(without_china)
 
 
+def test_a_name_with_an_abbreviated_word_is_covered_by_the_name_written_out() -> None:
+    """A user's "State Dept" is the documents' State Department (or Department of State):
+    an independent question naming it got the lowest answerable probability of its set, as
+    if the documents lacked the name."""
+    corpus = Vocabulary.build(["The ministerial was hosted at the U.S. Department of State today."])
+    (dept,) = named_things("Who attended the State Dept's ministerial?", corpus)
+    assert dept.surface == "State Dept"
+    assert dept.covered_by(corpus.document_frequency)
+    assert not dept.covered_by(frozenset(terms("The State of Pahang hosts the plant.")))
+
+
 def test_question_words_and_sentence_starts_are_not_names() -> None:
     vocab = vocabulary()
     assert [n.surface for n in named_things("What is the mine output? Which ores count?", vocab)] == []

@@ -45,8 +45,11 @@ FOLD_SEEDS = (7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12)
 # The threshold refuses at most this share of the answerable questions of EACH fitting set,
 # so the independent questions, refused more often than those written with the corpus open,
 # bind. A cap of 0.03 over all the sets together refused 0.053 of the independent ones
-# (cross-validated); this one refuses 0.040 of them and 0.002 of the golden ones.
-MAX_FALSE_REFUSALS = 0.04
+# (cross-validated). Per set, 0.04 left one question of margin below issue 8's 0.05; once
+# "State Dept" stopped counting as a name the documents lack (its question had pinned the
+# threshold), 0.03 refuses more of the independent out-of-scope questions (0.26) than 0.04
+# did before (0.24), with fewer answerable ones refused (0.029 against 0.040).
+MAX_FALSE_REFUSALS = 0.03
 GENERATED_WEIGHT = 0.5
 # Replacements for near misses; each is used only where the corpus never mentions it.
 _PLACES = [
