@@ -34,3 +34,30 @@ def test_a_when_answer_from_a_press_release_says_which_day_today_was(corpus_assi
     assert "today" in answer.answer
     number = next(s.citations[0] for s in answer.sentences if "today" in s.text)
     assert f"In [{number}], “today” is the document's date: 2026-02-04." in answer.notes
+
+
+def test_an_llm_answer_that_says_today_gets_the_same_note(corpus_assistant) -> None:  # type: ignore[no-untyped-def]
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from assistant.answering.llm import LLMAnswerer
+    from assistant.citations import SupportChecker
+    from assistant.prompts import load_prompts
+    from tests.conftest import ROOT
+
+    question = "What date was the State Department's critical minerals ministerial?"
+    passages = corpus_assistant.retriever.retrieve(question)
+    dfc = next(n for n, p in enumerate(passages, start=1) if "Department of State today" in p.text)
+    reply = (
+        "Conor Coleman participated in the Critical Minerals Ministerial hosted by U.S. Secretary "
+        f"of State Marco Rubio at the U.S. Department of State today [{dfc}]."
+    )
+    answerer = LLMAnswerer(
+        FakeListChatModel(responses=[reply]),
+        load_prompts(ROOT / "prompts"),
+        SupportChecker(corpus_assistant.corpus.embeddings),
+    )
+    assessment = corpus_assistant.make_answerability_step().assess(question, question, passages)
+    answer = answerer.answer(assessment)
+    assert answer.answerer != "extractive (LLM fallback)" and "today" in answer.answer
+    (citation,) = answer.citations
+    assert f"In [{citation.n}], “today” is the document's date: 2026-02-04." in answer.notes

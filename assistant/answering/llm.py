@@ -20,6 +20,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.answering.answerability import Assessment, Verdict
 from assistant.answering.base import refusal, stream_words
+from assistant.answering.dates import relative_date_notes
 from assistant.answering.extractive import ExtractiveAnswerer, with_list_continuations
 from assistant.chunking import split_sentences
 from assistant.citations import SupportChecker, strip_markers
@@ -180,6 +181,7 @@ class LLMAnswerer:
             )
             return
         answer.relevance = decision.probability
+        answer.notes.extend(relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations))
         answer.partial = decision.verdict is Verdict.PARTIAL
         answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
         yield answer
