@@ -135,6 +135,23 @@ def test_a_list_whose_introduction_ends_a_passage_is_answered_whole(corpus_assis
         assert n != intro_source and sentence.text in answer.citations[n - 1].quote
 
 
+def test_a_continued_list_that_was_also_retrieved_is_cited_once(corpus_assistant: Assistant) -> None:
+    """When the chunk holding the list is retrieved too and one of its bullets is chosen
+    after the introduction, the list is quoted once, under one citation."""
+    from assistant.answering.extractive import compose
+
+    question = "What financing flexibilities can critical minerals projects get under CTEP?"
+    passages = corpus_assistant.retriever.retrieve(question)
+    evidence = corpus_assistant.make_answerability_step().gather(question, question, passages)
+    intro = next(c for c in evidence.candidates if c.text.endswith("financing flexibilities:"))
+    bullet = next(c for c in evidence.candidates if c.text == "• Reduced fees.")
+    assert intro.passage_index != bullet.passage_index
+    answer = compose(evidence, [intro, bullet], corpus_assistant.following_passage)
+    assert len({c.chunk_id for c in answer.citations}) == len(answer.citations) == 2
+    texts = [s.text for s in answer.sentences]
+    assert texts.count("• Reduced fees.") == 1 and texts.index("• Extended loan tenors.") == 1
+
+
 OUT_OF_SCOPE = [
     item for item in GOLDEN if item["type"] == "out_of_scope" and item["id"] in ("q010", "q063", "q064")
 ]

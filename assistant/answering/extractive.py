@@ -72,17 +72,29 @@ def compose(evidence: Evidence, chosen: list[Candidate], following: FollowingPas
     for candidate in chosen:
         if candidate.passage_index not in passage_order:
             passage_order.append(candidate.passage_index)
-    blocks: list[tuple[Passage, list[int]]] = []
+    chosen_in = {
+        passages[index].chunk_id: [c.sentence_index for c in chosen if c.passage_index == index]
+        for index in passage_order
+    }
+    blocks: dict[str, tuple[Passage, list[int]]] = {}  # by chunk id, in answer order
     for index in passage_order:
         passage = passages[index]
-        used = with_context(passage, sorted(c.sentence_index for c in chosen if c.passage_index == index))
-        blocks.append((passage, used))
+        if passage.chunk_id in blocks:  # already placed as the continuation of a list
+            continue
+        used = with_context(passage, sorted(chosen_in[passage.chunk_id]))
+        blocks[passage.chunk_id] = (passage, used)
         continuation = list_continuation(passage, used, following)
-        if continuation and continuation[0].chunk_id not in {p.chunk_id for p, _ in blocks}:
-            blocks.append(continuation)
+        if continuation and continuation[0].chunk_id not in blocks:
+            following_passage, items = continuation
+            # Its own chosen sentences, if it was retrieved too, join the list: one citation.
+            also = chosen_in.get(following_passage.chunk_id, [])
+            blocks[following_passage.chunk_id] = (
+                following_passage,
+                with_context(following_passage, sorted(set(items) | set(also))),
+            )
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
-    for number, (passage, used) in enumerate(blocks, start=1):
+    for number, (passage, used) in enumerate(blocks.values(), start=1):
         citation = Citation.from_passage(number, passage)
         citations.append(citation)
         for sentence_index in used:
