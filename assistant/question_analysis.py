@@ -51,6 +51,25 @@ _WH = {
 }
 
 
+# Words a name may abbreviate the usual way ("State Dept", "Malaysian Govt", "DFC Corp."):
+# the corpus never defines them, as it defines "EXIM", so they are spelled out here.
+_WORD_ABBREVIATIONS = {
+    "dept": "department",
+    "depts": "departments",
+    "govt": "government",
+    "gov't": "government",
+    "intl": "international",
+    "int'l": "international",
+    "natl": "national",
+    "nat'l": "national",
+    "corp": "corporation",
+    "assn": "association",
+    "admin": "administration",
+    "mgmt": "management",
+    "univ": "university",
+}
+
+
 @dataclass(frozen=True)
 class NamedThing:
     """A name in the question and the ways the corpus may write it."""
@@ -168,25 +187,6 @@ def _named_thing(run: list[str], vocabulary: Vocabulary) -> NamedThing:
     if spelled != run:  # "State Dept" is the State Department
         alternatives.append(frozenset(terms(" ".join(spelled))))
     return NamedThing(surface, stems, tuple(a for a in alternatives if a))
-
-
-# Words a name may abbreviate the usual way ("State Dept", "Malaysian Govt", "DFC Corp."):
-# the corpus never defines them, as it defines "EXIM", so they are spelled out here.
-_WORD_ABBREVIATIONS = {
-    "dept": "department",
-    "depts": "departments",
-    "govt": "government",
-    "gov't": "government",
-    "intl": "international",
-    "int'l": "international",
-    "natl": "national",
-    "nat'l": "national",
-    "corp": "corporation",
-    "assn": "association",
-    "admin": "administration",
-    "mgmt": "management",
-    "univ": "university",
-}
 
 
 PLACE_ALIASES = Path(__file__).parent / "models" / "place_aliases.tsv"

@@ -17,7 +17,6 @@ from assistant.types import AnswerSentence, Citation
 _RELATIVE = re.compile(
     r"\b(today|yesterday|tomorrow|this (?:week|month|year)|last (?:week|month|year))\b", re.IGNORECASE
 )
-_DATED = re.compile(r"\b(19|20)\d\d\b")
 
 
 def relative_date_notes(
@@ -27,14 +26,14 @@ def relative_date_notes(
     relative date and no date of their own."""
     if kind is not QuestionType.WHEN:
         return []
-    by_number = {citation.n: citation for citation in citations}
     notes: list[str] = []
-    for number, citation in by_number.items():
+    for citation in citations:
+        number = citation.n
         quoted = [s.text for s in sentences if number in s.citations]
         relative = next((m.group(0) for text in quoted if (m := _RELATIVE.search(text))), None)
         if relative is None or any(type_match(QuestionType.WHEN, text) for text in quoted):
             continue
-        if _DATED.search(citation.date or ""):
+        if type_match(QuestionType.WHEN, citation.date or ""):  # the document's date has a year or month
             notes.append(f"In [{number}], “{relative}” is the document's date: {citation.date}.")
         else:
             notes.append(

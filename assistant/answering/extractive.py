@@ -135,17 +135,28 @@ def list_continuation(
     financing flexibilities:"): chunks break between blocks, so the items may start the
     next chunk, and the introduction alone answers nothing."""
     texts = passage.sentence_texts()
-    if following is None or not used or used[-1] != len(texts) - 1 or not texts[-1].rstrip().endswith(":"):
+    if following is None or not used or used[-1] != len(texts) - 1 or not _introduces(texts[-1]):
         return None
     nxt = following(passage)
     if nxt is None:
         return None
+    items = _list_items(nxt.sentence_texts(), 0)[:MAX_LIST_ITEMS]
+    return (nxt, items) if items else None
+
+
+def _introduces(text: str) -> bool:
+    """A sentence ending in a colon introduces what follows it ("... including by:")."""
+    return text.rstrip().endswith(":")
+
+
+def _list_items(texts: list[str], start: int) -> list[int]:
+    """The indexes of the list items that run on from `start`."""
     items: list[int] = []
-    for index, text in enumerate(nxt.sentence_texts()[:MAX_LIST_ITEMS]):
-        if not LIST_MARKER.match(text):
+    for index in range(start, len(texts)):
+        if not LIST_MARKER.match(texts[index]):
             break
         items.append(index)
-    return (nxt, items) if items else None
+    return items
 
 
 def with_context(passage: Passage, used: list[int]) -> list[int]:
@@ -161,14 +172,12 @@ def with_context(passage: Passage, used: list[int]) -> list[int]:
         if leans_back and previous not in expanded and previous not in passage.headings:
             expanded.append(previous)
         expanded.append(index)
-        if texts[index].rstrip().endswith(":"):
-            following = index + 1
-            while following < len(texts) and len(expanded) < len(used) + MAX_LIST_ITEMS:
-                if not LIST_MARKER.match(texts[following]):
+        if _introduces(texts[index]):
+            for item in _list_items(texts, index + 1):
+                if len(expanded) >= len(used) + MAX_LIST_ITEMS:
                     break
-                if following not in expanded:
-                    expanded.append(following)
-                following += 1
+                if item not in expanded:
+                    expanded.append(item)
     return sorted(expanded)
 
 

@@ -326,17 +326,17 @@ def _set_summary(
     repeats). The sets differ: questions written with the corpus open are refused far
     less often than independent ones at the same threshold, and it is the independent
     ones that look like what users ask."""
-    chosen = [i for i, e in enumerate(examples) if e.source == source and not e.generated]
-    subset = [examples[i] for i in chosen]
+    indexes = [i for i, e in enumerate(examples) if e.source == source and not e.generated]
+    subset = [examples[i] for i in indexes]
     per_run = [
         summarise_cv(
             subset,
             CrossValidated(
-                [run.chosen[i] for i in chosen],
-                [run.top_hit[i] for i in chosen],
-                [run.evidence_hit[i] for i in chosen],
-                [run.right_document[i] for i in chosen],
-                [run.answerable_probability[i] for i in chosen],
+                [run.chosen[i] for i in indexes],
+                [run.top_hit[i] for i in indexes],
+                [run.evidence_hit[i] for i in indexes],
+                [run.right_document[i] for i in indexes],
+                [run.answerable_probability[i] for i in indexes],
             ),
             threshold,
         )
@@ -433,11 +433,10 @@ def summarise_cv(examples: list[Example], cv: CrossValidated, threshold: float) 
     summary["refusals.recall"] = share([refused[i] for i in real_negative])
     summary["refusals.recall_generated"] = share([refused[i] for i in generated])
     summary["refusals.false_refusal_rate"] = share([refused[i] for i in answerable])
-    auc = separation_auc(
+    summary["refusals.auc"] = separation_auc(
         [cv.answerable_probability[i] for i in answerable],
         [cv.answerable_probability[i] for i in real_negative],
     )
-    summary["refusals.auc"] = None if auc is None else round(auc, 4)
     answered_with_evidence = [bool(cv.evidence_hit[i]) and not refused[i] for i in answerable]
     summary["answers.evidence_in_answer_after_refusal"] = share(answered_with_evidence)
     return summary

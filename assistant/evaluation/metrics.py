@@ -144,13 +144,13 @@ def citation_scores(
 
 def separation_auc(answerable: Sequence[float], out_of_scope: Sequence[float]) -> float | None:
     """Area under the ROC curve of answerable vs out-of-scope probabilities (ties count
-    half); None without both kinds of question."""
+    half), to 4 decimals; None without both kinds of question."""
     if not answerable or not out_of_scope:
         return None
     from sklearn.metrics import roc_auc_score
 
     labels = [1] * len(answerable) + [0] * len(out_of_scope)
-    return float(roc_auc_score(labels, [*answerable, *out_of_scope]))
+    return round(float(roc_auc_score(labels, [*answerable, *out_of_scope])), 4)
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -186,8 +186,9 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
         else (1.0 if results else None)
     )
     summary["refusals.false_refusal_rate"] = _mean([float(r.answer.refused) for r in answerable])
-    auc = separation_auc([r.answer.relevance for r in answerable], [r.answer.relevance for r in out_of_scope])
-    summary["refusals.auc"] = None if auc is None else round(auc, 4)
+    summary["refusals.auc"] = separation_auc(
+        [r.answer.relevance for r in answerable], [r.answer.relevance for r in out_of_scope]
+    )
     for stage in STAGES:
         values = (
             [r.answer.timings_ms.get(stage, 0.0) for r in results]
