@@ -26,9 +26,16 @@ _WH_TAGS = {"WDT", "WP", "WP$", "WRB"}
 _CLAUSE_DEPS = {"advcl", "relcl", "acl"}  # "When the agencies pitched ..., what did they offer?"
 _AMOUNT_ADVERBS = {"many", "much", "long", "big", "large", "high", "low", "often", "far", "old", "soon"}
 _TIME_NOUNS = {"date", "year", "month", "day", "time", "deadline", "period", "week"}
+# Nouns whose answer is an amount. The charges of trade and finance are among them (a
+# tariff, a duty, a tax, a loan's tenor, its interest): "What tariff will Malaysian goods
+# face?" wants a rate, and a near miss often asks for one the documents never state.
+# Cross-validated (12 dealings) with the charges added: independent out-of-scope questions
+# refused 0.262 -> 0.304 at the same false refusals (0.029), golden 0.708 -> 0.729.
 _AMOUNT_NOUNS = {
     "amount", "cost", "figure", "level", "number", "percent", "percentage", "price", "rate",
     "share", "size", "sum", "tonnage", "total", "value", "volume", "worth", "fee", "capacity",
+    "tariff", "duty", "tax", "levy", "charge", "premium", "interest", "tenor", "maturity",
+    "wage", "salary", "rent", "margin", "ratio", "yield", "revenue", "budget", "duration",
 }  # fmt: skip
 _AGENT_NOUNS = {
     "agency", "bank", "body", "company", "companies", "firm", "institution", "ministry", "official",

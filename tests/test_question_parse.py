@@ -23,6 +23,10 @@ from assistant.questions import QuestionType
         ("What are Malaysia's silica sand reserves worth?", QuestionType.QUANTITY),
         ("Which minerals has Malaysia flagged as strategic?", QuestionType.LIST),
         ("Does Malaysia ban bauxite exports?", None),
+        # Charges of trade and finance are amounts, though "tariff" is not a "how much".
+        ("What tariff will Malaysian goods face coming into the U.S.?", QuestionType.QUANTITY),
+        ("What withholding tax applies when a licensee pays royalties?", QuestionType.QUANTITY),
+        ("What's Malaysia's typical import duty on industrial goods?", QuestionType.QUANTITY),
     ],
 )
 def test_the_main_question_word_decides_the_kind(question: str, kind: QuestionType | None) -> None:
