@@ -7,11 +7,12 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from assistant.answering.answerability import Verdict
+from assistant.answering.answerability import Verdict, answerability_features
 from assistant.answering.extractive import ExtractiveAnswerer
 from assistant.evaluation import load_golden
 from assistant.evaluation.fitting import calibrate, is_evidence_sentence
 from assistant.linear import MODELS_DIR
+from assistant.questions import QuestionType, type_match
 from assistant.service import Assistant
 from assistant.ui.chat import format_answer
 from tests.conftest import ROOT
@@ -103,6 +104,22 @@ def test_asking_for_an_amount_or_a_name_needs_more_evidence(corpus_assistant: As
         assert decision.features["asks_amount_or_name"] == asks, question
         if asks:
             assert decision.contributions["asks_amount_or_name"] < 0, question
+
+
+def test_a_count_is_met_by_a_sentence_that_enumerates(corpus_assistant: Assistant) -> None:
+    """A "how many goals" question is answered by the sentence that lists them, with no
+    number in it: the question's kind counts as met, so the model does not hold it against the answer."""
+    step = corpus_assistant.make_answerability_step()
+    question = "How many goals was the financing tool approved by the EXIM board designed to serve?"
+    assessment = step.assess(question, question, corpus_assistant.retriever.retrieve(question))
+    evidence, chosen = assessment.evidence, assessment.chosen
+    assert evidence.analysis.kind is QuestionType.QUANTITY
+    assert not any(type_match(QuestionType.QUANTITY, c.context) for c in chosen)
+    assert any(c.features["enumerates"] for c in chosen)
+    assert answerability_features(evidence, chosen)["type_unmet"] == 0.0
+    # Asked without "how many", an amount is wanted, and these sentences give none.
+    amount = replace(evidence, question="What amount was the financing tool designed to serve?")
+    assert answerability_features(amount, chosen)["type_unmet"] == 1.0
 
 
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
