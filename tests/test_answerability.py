@@ -122,6 +122,17 @@ def test_a_count_is_met_by_a_sentence_that_enumerates(corpus_assistant: Assistan
     assert answerability_features(amount, chosen)["type_unmet"] == 1.0
 
 
+def test_today_in_a_dated_press_release_answers_when(corpus_assistant: Assistant) -> None:
+    """The DFC release (dated 2026-02-04) says the ministerial took place "today": the
+    answer's note gives the day, so the question's kind is met."""
+    step = corpus_assistant.make_answerability_step()
+    question = "What date was the State Department's critical minerals ministerial?"
+    assessment = step.assess(question, question, corpus_assistant.retriever.retrieve(question))
+    assert assessment.evidence.analysis.kind is QuestionType.WHEN
+    assert not any(type_match(QuestionType.WHEN, c.context) for c in assessment.chosen)
+    assert assessment.decision.features["type_unmet"] == 0.0
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.answering.dates import relative_date_notes
+from assistant.answering.dates import dated_by_its_document, relative_date_notes
 from assistant.questions import QuestionType
 from assistant.types import AnswerSentence, Citation
 
@@ -61,3 +61,9 @@ def test_an_llm_answer_that_says_today_gets_the_same_note(corpus_assistant) -> N
     assert answer.answerer != "extractive (LLM fallback)" and "today" in answer.answer
     (citation,) = answer.citations
     assert f"In [{citation.n}], “today” is the document's date: 2026-02-04." in answer.notes
+
+
+def test_today_in_a_dated_document_gives_a_date() -> None:
+    assert dated_by_its_document("The Board of Directors today approved the tool.", "2026-02-04")
+    assert not dated_by_its_document("The Board of Directors today approved the tool.", "")
+    assert not dated_by_its_document("The Board of Directors approved the tool.", "2026-02-04")

@@ -19,6 +19,12 @@ _RELATIVE = re.compile(
 )
 
 
+def dated_by_its_document(sentence: str, document_date: str) -> bool:
+    """Whether `sentence` gives its date as "today" (or the like) in a document whose date
+    is known: with the note that says which day that is, the answer has its date."""
+    return bool(_RELATIVE.search(sentence)) and bool(type_match(QuestionType.WHEN, document_date))
+
+
 def relative_date_notes(
     kind: QuestionType, sentences: list[AnswerSentence], citations: list[Citation]
 ) -> list[str]:
