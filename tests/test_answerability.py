@@ -133,6 +133,29 @@ def test_today_in_a_dated_press_release_answers_when(corpus_assistant: Assistant
     assert assessment.decision.features["type_unmet"] == 0.0
 
 
+def test_a_field_the_page_leaves_blank_is_unmet_and_the_refusal_says_so(corpus_assistant: Assistant) -> None:
+    """The import tariffs page has "Last published date:" with nothing after it: the dates
+    of its other sentences do not answer "when was it last updated?"."""
+    step = corpus_assistant.make_answerability_step()
+    question = "When was ITA's Malaysia import tariffs page last updated?"
+    assessment = step.assess(question, question, corpus_assistant.retriever.retrieve(question))
+    decision = assessment.decision
+    assert decision.blank_field == (
+        "Last published date",
+        "Malaysia - Country Commercial Guide: Import Tariffs",
+    )
+    assert decision.features["type_unmet"] == 1.0
+    step.model = replace(step.model, threshold=1.0)  # refused, whatever the fitted threshold
+    refused = ExtractiveAnswerer().answer(step.assess(question, question, assessment.passages))
+    assert refused.refused and refused.answer.startswith(
+        "“Malaysia - Country Commercial Guide: Import Tariffs” leaves its “Last published date” blank"
+    )
+    # A chapter that fills the field in is not affected.
+    filled = "When was ITA's Malaysia trade financing chapter last updated?"
+    decision = step.assess(filled, filled, corpus_assistant.retriever.retrieve(filled)).decision
+    assert decision.blank_field is None and decision.features["type_unmet"] == 0.0
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.

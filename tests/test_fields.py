@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answering.fields import field_asked, field_label
+from assistant.answering.fields import blank_field_asked, field_asked, field_label
 from assistant.text import terms
 
 
@@ -45,3 +45,12 @@ def test_a_question_about_something_else_does_not_ask_for_a_field() -> None:
     assert not asked("Author: EXIM SCRI Team.", "Who runs EXIM?")
     assert not asked("Source: Dept of Transportation", "Where do Malaysia's rare earths come from?")
     assert not asked("Malaysia has always been a trading nation.", "When was it published?")
+
+
+def test_a_blank_field_the_question_asks_for_is_found_by_its_label() -> None:
+    asks = frozenset(terms("When was ITA's Malaysia import tariffs page last updated?"))
+    assert blank_field_asked("Last published date:", asks) == "Last published date"
+    assert blank_field_asked("Last published date: 2021-11-06", asks) == ""  # filled in
+    assert blank_field_asked("Author:", asks) == ""  # not what was asked
+    # A list's introduction ends in a colon too, but is no label.
+    assert blank_field_asked("Projects may qualify for additional financing flexibilities:", asks) == ""

@@ -60,14 +60,22 @@ def refusal_reason(answer_text: str) -> str:
 
 
 def refusal(
-    question: str, standalone_question: str, passages: list[Passage], missing: list[str] | None = None
+    question: str,
+    standalone_question: str,
+    passages: list[Passage],
+    missing: list[str] | None = None,
+    blank_field: tuple[str, str] | None = None,
 ) -> Answer:
     """A plain refusal that cites nothing, says what the documents lack when that is
-    known ("The documents do not mention Chile."), and names what they do cover."""
+    known ("The documents do not mention Chile.", or a field a page leaves blank), and
+    names what they do cover."""
     topics = closest_topics(passages)
     text = REFUSAL_TEXT
     if missing:
         text = f"The documents do not mention {quoted_names(missing)}, so they do not answer this question."
+    elif blank_field:
+        label, title = blank_field
+        text = f"“{title}” leaves its “{label}” blank, so the documents do not answer this question."
     if topics:
         text += TOPICS_INTRO + "; ".join(f"“{t}”" for t in topics) + "."
     return Answer(

@@ -41,7 +41,8 @@ class ExtractiveAnswerer:
             lacking = decision.missing_from_corpus
             if not lacking and decision.unknown_focus:
                 lacking = [decision.unknown_focus]
-            answer = refusal(evidence.question, evidence.standalone_question, evidence.passages, lacking)
+            question, passages = evidence.question, evidence.passages
+            answer = refusal(question, evidence.standalone_question, passages, lacking, decision.blank_field)
         else:
             answer = compose(evidence, assessment.chosen, self.following)
             answer.notes.extend(

@@ -19,6 +19,7 @@ from assistant.text import terms
 # "Last published date: 2021-11-06": up to three words of label, then a value ("Note
 # that tariffs vary: ..." is a sentence).
 _FIELD = re.compile(r"^\W*([A-Z][A-Za-z]*(?:[ -][A-Za-z]+){0,2})\s*:\s+\S")
+_BLANK_FIELD = re.compile(r"^\W*([A-Z][A-Za-z]*(?:[ -][A-Za-z]+){0,2})\s*:\s*$")
 
 # Words a question uses for a label it does not name: asking when a page was "updated"
 # or how "fresh" it is asks for its published date; "wrote" asks for its author; "data"
@@ -40,13 +41,24 @@ def field_label(text: str) -> list[str] | None:
 
 
 def field_asked(text: str, question_terms: frozenset[str]) -> bool:
-    """Whether `text` is a field line whose label the question asks for: by the words for
-    it when the label is one of `_LABEL_CUES` ("date" alone does not ask for a page's
-    published date: "What date was the ministerial?"), else by one of the label's own
-    words ("Industries:" for "which industry")."""
+    """Whether `text` is a field line whose label the question asks for."""
     label = field_label(text)
-    if not label:
-        return False
+    return label is not None and _asks_for(label, question_terms)
+
+
+def blank_field_asked(text: str, question_terms: frozenset[str]) -> str:
+    """The label (as written) when `text` is one the question asks for with nothing after
+    its colon ("Last published date:" on a page that never filled it in: the page has the
+    field and does not say its value), else ""."""
+    match = _BLANK_FIELD.match(text)
+    label = terms(match.group(1)) if match else []
+    return match.group(1) if match and label and _asks_for(label, question_terms) else ""
+
+
+def _asks_for(label: list[str], question_terms: frozenset[str]) -> bool:
+    """By the words for the label when it is one of `_LABEL_CUES` ("date" alone does not
+    ask for a page's published date: "What date was the ministerial?"), else by one of
+    the label's own words ("Industries:" for "which industry")."""
     cues = [_LABEL_CUES[word] for word in label if word in _LABEL_CUES]
     if cues:
         return any(question_terms & cue for cue in cues)
