@@ -728,3 +728,82 @@ def test_find_chromium_wants_an_executable_file(tmp_path: Path) -> None:
     assert find_chromium([str(fake)]) is None  # not executable, even for root
     fake.chmod(0o755)
     assert find_chromium([str(tmp_path), str(fake)]) == str(fake)  # a directory is not it
+
+
+def _diagnostics(verdict: str, probability: float) -> dict[str, Any]:
+    """Diagnostics shaped as `answerability.diagnose` writes them."""
+    pulls = {
+        "best_probability": 0.31,
+        "top_dense": -1.2,
+        "type_unmet": -2.11,
+        "named_missing_answer": 1.04,
+        "focus_unknown": 0.02,
+        "follow_up": -0.55,
+        "answer_term_cover": 0.4,
+        "asks_amount_or_name": -0.9,
+    }
+    return {
+        "verdict": verdict,
+        "answerable_probability": probability,
+        "threshold": 0.25,
+        "answerability_features": {name: 1.0 if name == "type_unmet" else 0.5 for name in pulls},
+        "answerability_contributions": pulls,
+        "missing_from_corpus": ["Peru"],
+        "missing_from_answer": [],
+        "unknown_focus": "",
+        "blank_field": ["Last published date", HOSTILE_TITLE],
+        "sentences": [
+            {
+                "text": "Tin exports rose 12% in 2025.",
+                "passage": 1,
+                "probability": 0.91,
+                "contributions": {
+                    "semantic_gap": 1.66,
+                    "lexical": 0.2,
+                    "lexical_gap": 1.49,
+                    "log_words": -0.5,
+                },
+            }
+        ],
+    }
+
+
+def test_a_question_shows_why_it_was_refused_or_answered(no_charts: None) -> None:
+    """Staff see the verdict against the threshold, what the documents lack, the model's
+    strongest inputs (by pull, toward answering or refusing) and each sentence's reasons."""
+    report = make_report()
+    report["questions"][2]["diagnostics"] = _diagnostics("refuse", 0.15)
+    report["questions"][0]["diagnostics"] = _diagnostics("answer", 0.97)
+    html = render_report(report)
+    refused = _question_row(html, report["questions"][2]["id"])
+    why = re.search(r'<details class="why refused">.*?</details>', refused, re.S)
+    assert why, "the refused question has a Why block"
+    block = why.group(0)
+    assert "Refused: answerable probability 0.15 &lt; threshold 0.25" in block
+    assert "Named things no document mentions: “Peru”" in block
+    assert "leaves its “Last published date” blank" in block and "<img src=x" not in block  # escaped
+    factors = [
+        (name, toward)
+        for toward, name in re.findall(
+            r'<span class="why-pull (toward-\w+)">[^<]*</span>[^<]*<code>(\w+)</code>', block
+        )
+    ]
+    assert [name for name, _ in factors] == [
+        "type_unmet",
+        "top_dense",
+        "named_missing_answer",
+        "asks_amount_or_name",
+        "follow_up",
+        "answer_term_cover",
+    ]  # the six strongest pulls, strongest first
+    assert (
+        dict(factors)["type_unmet"] == "toward-refusal"
+        and dict(factors)["named_missing_answer"] == "toward-answer"
+    )
+    assert "The sentences an answer would have quoted" in block
+    assert "score 0.91 · semantic_gap +1.66, lexical_gap +1.49, log_words -0.50" in block
+    answered = _question_row(html, report["questions"][0]["id"])
+    assert "Answered: answerable probability 0.97 ≥ threshold 0.25" in answered
+    assert "Why each sentence was quoted" in answered
+    # A question whose answer carries no diagnostics (an older report) has no Why block.
+    assert 'class="why' not in _question_row(html, report["questions"][1]["id"])

@@ -29,6 +29,7 @@ from markupsafe import Markup, escape
 
 from assistant.evaluation.gate import within
 from assistant.evaluation.metrics import STAGES, normalise
+from assistant.evaluation.why import why_view
 from assistant.text import marked_html, quote_spans
 
 COUNTS = ("questions", "answerable", "out_of_scope")
@@ -533,6 +534,7 @@ def _question_view(question: dict[str, Any]) -> dict[str, Any]:
         "total_sort": f"{total:.3f}" if _is_number(total) else "",
         "failed": failed,
         "passed": bool(question.get("passed", not failed)),
+        "why": why_view(question.get("diagnostics")),
     }
 
 
