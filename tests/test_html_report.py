@@ -807,3 +807,10 @@ def test_a_question_shows_why_it_was_refused_or_answered(no_charts: None) -> Non
     assert "Why each sentence was quoted" in answered
     # A question whose answer carries no diagnostics (an older report) has no Why block.
     assert 'class="why' not in _question_row(html, report["questions"][1]["id"])
+
+
+def test_every_answerability_input_has_words_for_the_report() -> None:
+    from assistant.answering.answerability import ANSWERABILITY_FEATURES
+    from assistant.evaluation.why import FEATURE_LABELS
+
+    assert set(FEATURE_LABELS) == set(ANSWERABILITY_FEATURES)
