@@ -150,6 +150,14 @@ def test_a_field_the_page_leaves_blank_is_unmet_and_the_refusal_says_so(corpus_a
     assert refused.refused and refused.answer.startswith(
         "“Malaysia - Country Commercial Guide: Import Tariffs” leaves its “Last published date” blank"
     )
+    # Answered all the same (refusal off), the answer says the field is blank.
+    step.model = replace(step.model, threshold=0.0)
+    answered = ExtractiveAnswerer().answer(step.assess(question, question, assessment.passages))
+    assert not answered.refused
+    assert (
+        "“Malaysia - Country Commercial Guide: Import Tariffs” leaves its “Last published date” blank."
+        in (answered.notes)
+    )
     # A chapter that fills the field in is not affected.
     filled = "When was ITA's Malaysia trade financing chapter last updated?"
     decision = step.assess(filled, filled, corpus_assistant.retriever.retrieve(filled)).decision

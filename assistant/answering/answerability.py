@@ -160,6 +160,17 @@ def blank_field(evidence: Evidence) -> tuple[str, str] | None:
     return None
 
 
+def blank_field_notes(assessment: Assessment) -> list[str]:
+    """For an answer (not a refusal) to a question asking for a field a page leaves
+    blank, with no quoted field line filling it: a note saying so, so the sentences
+    quoted instead are not read as the value."""
+    blank = assessment.decision.blank_field
+    if not blank or any(c.features.get("field_asked") for c in assessment.chosen):
+        return []
+    label, title = blank
+    return [f"“{title}” leaves its “{label}” blank."]
+
+
 def _focus_missing_best(evidence: Evidence, focus: list[str], chosen: list[Candidate]) -> float:
     """How much of the focus (idf-weighted) even the chosen sentence holding most of it
     lacks. A near miss asks for an attribute no single sentence states ("the average

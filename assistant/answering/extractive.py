@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from assistant.answering.answerability import Assessment, Verdict
+from assistant.answering.answerability import Assessment, Verdict, blank_field_notes
 from assistant.answering.base import quoted_names, refusal, stream_words
 from assistant.answering.dates import relative_date_notes
 from assistant.answering.features import ANAPHOR, Candidate, Evidence
@@ -48,6 +48,7 @@ class ExtractiveAnswerer:
             answer.notes.extend(
                 relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations)
             )
+            answer.notes.extend(blank_field_notes(assessment))
             if decision.verdict is Verdict.PARTIAL:
                 missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
                 answer.answer = (

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.answering.answerability import Assessment, Verdict
+from assistant.answering.answerability import Assessment, Verdict, blank_field_notes
 from assistant.answering.base import refusal, stream_words
 from assistant.answering.dates import relative_date_notes
 from assistant.answering.extractive import ExtractiveAnswerer, with_list_continuations
@@ -182,6 +182,7 @@ class LLMAnswerer:
             return
         answer.relevance = decision.probability
         answer.notes.extend(relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations))
+        answer.notes.extend(blank_field_notes(assessment))
         answer.partial = decision.verdict is Verdict.PARTIAL
         answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
         yield answer
