@@ -164,6 +164,25 @@ def test_a_field_the_page_leaves_blank_is_unmet_and_the_refusal_says_so(corpus_a
     assert decision.blank_field is None and decision.features["type_unmet"] == 0.0
 
 
+def test_a_heading_never_quoted_does_not_meet_the_kind(corpus_assistant: Assistant) -> None:
+    """A byline heading with "2023" in it is judged (a heading that matches best says the
+    documents name the topic) but never quoted: it does not give the date asked for."""
+    step = corpus_assistant.make_answerability_step()
+    question = "What date did EXIM's board sign off on the Supply Chain Resiliency Initiative?"
+    evidence = step.gather(question, question, corpus_assistant.retriever.retrieve(question))
+    heading = next(
+        c
+        for c in evidence.candidates
+        if c.features["is_heading"]
+        and not c.features["field_asked"]
+        and type_match(QuestionType.WHEN, c.context)
+    )
+    assert answerability_features(evidence, [heading])["type_unmet"] == 1.0
+    # The same words as a sentence an answer quotes would meet it.
+    quoted = replace(heading, features={**heading.features, "is_heading": 0.0})
+    assert answerability_features(evidence, [quoted])["type_unmet"] == 0.0
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.
