@@ -62,9 +62,15 @@ _NUMBER = re.compile(
     r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?)\b)",
     re.IGNORECASE,
 )
+# A name: a title, a run of capitalised words inside a sentence, or an organisation's
+# initials ("BNM licenses and regulates ..." answers "Who licenses banks?"; two letters are
+# left out, since "US" and "EU" are places). With the initials, cross-validated (12
+# dealings): independent out-of-scope refused 0.524 -> 0.595, answerable refused 0.025 ->
+# 0.029, separation 0.927 -> 0.934; golden answerable refused 0.029 -> 0.026.
 _NAME = re.compile(
     r"\b(Mr|Ms|Mrs|Dr|President|Senator|Secretary|Chair|CEO|Minister|Specialist|Director)\b\.?"
     r"|(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:\s+(?:[A-Z][a-z]+|[A-Z]{2,}))+"
+    r"|\b[A-Z]{3,}s?\b"
 )
 _CAUSE = re.compile(
     r"\b(because|due to|as a result|in order to|so that|aims? to|designed to|in response to|"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.question_parse import parse_question
-from assistant.questions import QuestionType
+from assistant.questions import QuestionType, type_match
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,17 @@ def test_an_apostrophe_left_out_of_whats_does_not_hide_the_focus() -> None:
         parse_question("whats the minimum wage in Malaysia?").kind
         == parse_question("what's the minimum wage in Malaysia?").kind
     )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "names"),
+    [
+        ("BNM licenses and regulates commercial banks.", True),  # an organisation's initials
+        ("The plant is run by Lynas Rare Earths in Pahang.", True),
+        ("Secretary Rubio hosted the ministerial.", True),
+        ("The US and the EU signed it in 2024.", False),  # two letters: places, not names
+        ("the bank licenses and regulates commercial banks.", False),
+    ],
+)
+def test_a_who_question_is_met_by_a_name_or_an_organisations_initials(sentence: str, names: bool) -> None:
+    assert type_match(QuestionType.WHO, sentence) == float(names)
