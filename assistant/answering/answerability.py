@@ -21,15 +21,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from assistant.answering.choice import Selection, rank, select, without_headings
-from assistant.answering.dates import dated_by_its_document
+from assistant.answering.choice import Selection, quotable, rank, select, without_headings
+from assistant.answering.dates import dated_by_its_document, relative_date_notes
 from assistant.answering.features import Candidate, Evidence, gather_evidence
-from assistant.answering.fields import blank_field_asked
 from assistant.embeddings import Embedder
 from assistant.linear import LinearModel, load_model
 from assistant.questions import QuestionType, type_match
 from assistant.text import terms
-from assistant.types import Passage
+from assistant.types import Answer, Passage
 from assistant.vocabulary import Vocabulary
 
 ANSWERABILITY_FEATURES = (
@@ -143,8 +142,8 @@ def _type_met(evidence: Evidence, chosen: list[Candidate]) -> bool:
       dealings: independent out-of-scope refused 0.304 -> 0.446, answerable refused 0.029
       -> 0.022; golden 0.729 -> 0.764, answerable refused 0.013 -> 0.029)."""
     kind = evidence.analysis.kind
-    chosen = [c for c in chosen if not c.features.get("is_heading") or c.features.get("field_asked")]
-    if blank_field(evidence) and not any(c.features.get("field_asked") for c in chosen):
+    chosen = [c for c in chosen if quotable(c)]
+    if evidence.blank_field and not any(c.features.get("field_asked") for c in chosen):
         return False
     if any(type_match(kind, c.context) for c in chosen):
         return True
@@ -155,20 +154,16 @@ def _type_met(evidence: Evidence, chosen: list[Candidate]) -> bool:
     )
 
 
-def blank_field(evidence: Evidence) -> tuple[str, str] | None:
-    """The label and the document title of a field the question asks for that a passage
-    leaves blank, if there is one."""
-    question_terms = frozenset(evidence.analysis.terms)
-    for candidate in evidence.candidates:
-        if label := blank_field_asked(candidate.text, question_terms):
-            return label, evidence.passages[candidate.passage_index].title
-    return None
+def answer_notes(assessment: Assessment, answer: Answer) -> list[str]:
+    """Notes every answerer (not a refusal) adds to its answer: which day a quoted "today"
+    is, and that a page leaves the asked-for field blank."""
+    kind = assessment.evidence.analysis.kind
+    return relative_date_notes(kind, answer.sentences, answer.citations) + _blank_field_notes(assessment)
 
 
-def blank_field_notes(assessment: Assessment) -> list[str]:
-    """For an answer (not a refusal) to a question asking for a field a page leaves
-    blank, with no quoted field line filling it: a note saying so, so the sentences
-    quoted instead are not read as the value."""
+def _blank_field_notes(assessment: Assessment) -> list[str]:
+    """For a question asking for a field a page leaves blank, with no quoted field line
+    filling it: a note saying so, so the sentences quoted instead are not read as the value."""
     blank = assessment.decision.blank_field
     if not blank or any(c.features.get("field_asked") for c in assessment.chosen):
         return []
@@ -237,7 +232,7 @@ def judge(
         missing_from_corpus=missing_corpus,
         missing_from_answer=missing_answer,
         unknown_focus=_phrase_if_unknown(evidence.analysis.focus_phrase, corpus_terms),
-        blank_field=blank_field(evidence),
+        blank_field=evidence.blank_field,
     )
 
 

@@ -47,7 +47,13 @@ def without_headings(ranked: list[Candidate]) -> list[Candidate]:
     answering (CV over 8 fold dealings: refusal recall 0.45 when judged with headings,
     0.33 without). A field line the question asks for ("Last published date: ...") is
     not a heading here, whatever the chunker took it for (see `fields`)."""
-    return [c for c in ranked if not c.features.get("is_heading") or c.features.get("field_asked")] or ranked
+    return [c for c in ranked if quotable(c)] or ranked
+
+
+def quotable(candidate: Candidate) -> bool:
+    """Whether an answer may quote this sentence: not a heading, unless it is a field line
+    the question asks for."""
+    return not candidate.features.get("is_heading") or bool(candidate.features.get("field_asked"))
 
 
 def select(

@@ -22,7 +22,12 @@ _RELATIVE = re.compile(
 def dated_by_its_document(sentence: str, document_date: str) -> bool:
     """Whether `sentence` gives its date as "today" (or the like) in a document whose date
     is known: with the note that says which day that is, the answer has its date."""
-    return bool(_RELATIVE.search(sentence)) and bool(type_match(QuestionType.WHEN, document_date))
+    return bool(_RELATIVE.search(sentence)) and _is_dated(document_date)
+
+
+def _is_dated(document_date: str) -> bool:
+    """Whether a document's date says when (a year or a month; not "" or "unknown")."""
+    return bool(type_match(QuestionType.WHEN, document_date or ""))
 
 
 def relative_date_notes(
@@ -39,7 +44,7 @@ def relative_date_notes(
         relative = next((m.group(0) for text in quoted if (m := _RELATIVE.search(text))), None)
         if relative is None or any(type_match(QuestionType.WHEN, text) for text in quoted):
             continue
-        if type_match(QuestionType.WHEN, citation.date or ""):  # the document's date has a year or month
+        if _is_dated(citation.date):
             notes.append(f"In [{number}], “{relative}” is the document's date: {citation.date}.")
         else:
             notes.append(

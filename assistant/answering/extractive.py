@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from assistant.answering.answerability import Assessment, Verdict, blank_field_notes
+from assistant.answering.answerability import Assessment, Verdict, answer_notes
 from assistant.answering.base import quoted_names, refusal, stream_words
-from assistant.answering.dates import relative_date_notes
 from assistant.answering.features import ANAPHOR, Candidate, Evidence
 from assistant.text import LIST_MARKER
 from assistant.types import Answer, AnswerSentence, Citation, Passage
@@ -45,10 +44,7 @@ class ExtractiveAnswerer:
             answer = refusal(question, evidence.standalone_question, passages, lacking, decision.blank_field)
         else:
             answer = compose(evidence, assessment.chosen, self.following)
-            answer.notes.extend(
-                relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations)
-            )
-            answer.notes.extend(blank_field_notes(assessment))
+            answer.notes.extend(answer_notes(assessment, answer))
             if decision.verdict is Verdict.PARTIAL:
                 missing = quoted_names(decision.missing_from_corpus + decision.missing_from_answer)
                 answer.answer = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answering.fields import field_asked
+from assistant.answering.fields import blank_field_asked, field_asked
 from assistant.embeddings import Embedder
 from assistant.question_analysis import QuestionAnalysis, analyse
 from assistant.questions import QuestionType, is_follow_up, type_match
@@ -90,6 +90,7 @@ class Evidence:
     passage_terms: list[frozenset[str]]  # per passage, with its title
     vocabulary: Vocabulary
     follow_up: bool = False
+    blank_field: tuple[str, str] | None = None  # (label, title) of an asked-for field a passage leaves blank
 
     def idf(self, term: str) -> float:
         return max(self.vocabulary.idf(term), 0.05)
@@ -120,7 +121,18 @@ def gather_evidence(
     )
     if candidates:
         _add_features(evidence, embeddings)
+    evidence.blank_field = _blank_field(evidence)
     return evidence
+
+
+def _blank_field(evidence: Evidence) -> tuple[str, str] | None:
+    """The label and the document title of a field the question asks for that a passage
+    leaves blank ("Last published date:" with nothing after it), if there is one."""
+    question_terms = frozenset(evidence.analysis.terms)
+    for candidate in evidence.candidates:
+        if label := blank_field_asked(candidate.text, question_terms):
+            return label, evidence.passages[candidate.passage_index].title
+    return None
 
 
 def _candidates(passages: list[Passage]) -> list[Candidate]:

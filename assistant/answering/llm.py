@@ -18,9 +18,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.answering.answerability import Assessment, Verdict, blank_field_notes
+from assistant.answering.answerability import Assessment, Verdict, answer_notes
 from assistant.answering.base import refusal, stream_words
-from assistant.answering.dates import relative_date_notes
 from assistant.answering.extractive import ExtractiveAnswerer, with_list_continuations
 from assistant.chunking import split_sentences
 from assistant.citations import SupportChecker, strip_markers
@@ -181,8 +180,7 @@ class LLMAnswerer:
             )
             return
         answer.relevance = decision.probability
-        answer.notes.extend(relative_date_notes(evidence.analysis.kind, answer.sentences, answer.citations))
-        answer.notes.extend(blank_field_notes(assessment))
+        answer.notes.extend(answer_notes(assessment, answer))
         answer.partial = decision.verdict is Verdict.PARTIAL
         answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
         yield answer
