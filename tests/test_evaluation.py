@@ -108,6 +108,26 @@ def test_summarise_hand_made_results() -> None:
     assert summary["latency.total.p95_ms"] == 48.0
 
 
+def test_verdicts_near_the_threshold_are_counted() -> None:
+    """A refit moves the threshold by about 0.05: staff should know how many verdicts
+    (and so how much of a gate's refusal numbers) such a move could flip."""
+
+    def judged(relevance: float, refused: bool, threshold: float | None = 0.35) -> ItemResult:
+        given = answer("", refused=refused, relevance=relevance)
+        if threshold is not None:
+            given.diagnostics = {"verdict": "refuse" if refused else "answer", "threshold": threshold}
+        return ItemResult(item("x", evidence=["q"]), given, [1], 10.0)
+
+    results = [
+        judged(0.351, refused=False),  # just above: counted
+        judged(0.33, refused=True),  # just below: counted
+        judged(0.9, refused=False),
+        judged(0.05, refused=True),
+        judged(0.36, refused=False, threshold=None),  # no diagnostics (an older report): not counted
+    ]
+    assert summarise(results)["refusals.near_threshold"] == 2
+
+
 # --- percentile -----------------------------------------------------------------------
 
 

@@ -809,6 +809,18 @@ def test_a_question_shows_why_it_was_refused_or_answered(no_charts: None) -> Non
     assert 'class="why' not in _question_row(html, report["questions"][1]["id"])
 
 
+def test_a_verdict_near_the_threshold_says_a_refit_can_flip_it() -> None:
+    from assistant.evaluation.why import why_view
+
+    near = why_view({"verdict": "answer", "answerable_probability": 0.351, "threshold": 0.346})
+    assert near is not None
+    assert near["headline"] == (
+        "Answered: answerable probability 0.35 ≥ threshold 0.35 (within 0.05: a refit can flip this verdict)"
+    )
+    far = why_view({"verdict": "refuse", "answerable_probability": 0.1, "threshold": 0.346})
+    assert far is not None and far["headline"] == "Refused: answerable probability 0.10 < threshold 0.35"
+
+
 def test_every_answerability_input_has_words_for_the_report() -> None:
     from assistant.answering.answerability import ANSWERABILITY_FEATURES
     from assistant.evaluation.why import FEATURE_LABELS

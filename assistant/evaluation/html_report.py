@@ -60,6 +60,7 @@ LABELS = {
     "refusals.precision": "Refusal precision",
     "refusals.false_refusal_rate": "False refusal rate",
     "refusals.auc": "Answerable vs out-of-scope separation (AUC)",
+    "refusals.near_threshold": "Verdicts near the threshold",
 }
 
 # Definitions of the counts, which the report's own definitions do not cover.

@@ -39,6 +39,10 @@ DEFINITIONS = {
     "refusals.auc": "Chance that an answerable question gets a higher answerable probability "
     "(the answer's relevance) than an out-of-scope one: 1 separates them all, 0.5 is a coin. "
     "Unlike recall it moves before a question crosses the threshold.",
+    "refusals.near_threshold": "Questions whose answerable probability lies within "
+    "0.05 of the refusal threshold, either side. A refit moves the threshold "
+    "by about that much, so these verdicts, and with them the refusal numbers, can flip "
+    "without any question getting better or worse.",
     "latency": "Wall time of each chain stage (condense, retrieve, answer) and in total, p50/p95.",
     "support": "Support check (offline): a passage supports a sentence when 70% of the "
     "sentence's content words appear in it, or its embedding cosine to the passage or one of "
@@ -151,6 +155,16 @@ def separation_auc(answerable: Sequence[float], out_of_scope: Sequence[float]) -
 
     labels = [1] * len(answerable) + [0] * len(out_of_scope)
     return round(float(roc_auc_score(labels, [*answerable, *out_of_scope])), 4)
+
+
+# About how far a refit moves the refusal threshold: a change to one answerability feature
+# moved it from 0.346 to 0.396 (2026-11-29), and refused a test question at 0.394.
+NEAR_THRESHOLD = 0.05
+
+
+def near_threshold(probability: float, threshold: float, margin: float = NEAR_THRESHOLD) -> bool:
+    """Whether a verdict is close enough to the threshold that a refit could flip it."""
+    return abs(probability - threshold) < margin
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -16,6 +16,7 @@ from assistant.evaluation.metrics import (
     citation_scores,
     evidence_ranks,
     ndcg_at,
+    near_threshold,
     normalise,
     percentile,
     recall_at,
@@ -188,6 +189,11 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
     summary["refusals.false_refusal_rate"] = _mean([float(r.answer.refused) for r in answerable])
     summary["refusals.auc"] = separation_auc(
         [r.answer.relevance for r in answerable], [r.answer.relevance for r in out_of_scope]
+    )
+    summary["refusals.near_threshold"] = sum(
+        near_threshold(r.answer.relevance, r.answer.diagnostics["threshold"])
+        for r in results
+        if isinstance(r.answer.diagnostics.get("threshold"), int | float)
     )
     for stage in STAGES:
         values = (

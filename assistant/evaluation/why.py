@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistant.evaluation.metrics import NEAR_THRESHOLD, near_threshold
+
 # The answerability model's inputs (`answerability.ANSWERABILITY_FEATURES`) in words.
 FEATURE_LABELS = {
     "best_probability": "score of the best sentence",
@@ -56,7 +58,10 @@ def _headline(diagnostics: dict[str, Any]) -> str:
     probability, threshold = diagnostics.get("answerable_probability"), diagnostics.get("threshold")
     if isinstance(probability, int | float) and isinstance(threshold, int | float):
         side = "<" if probability < threshold else "≥"
-        return f"{words}: answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
+        headline = f"{words}: answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
+        if near_threshold(probability, threshold):
+            headline += f" (within {NEAR_THRESHOLD:.2f}: a refit can flip this verdict)"
+        return headline
     reason = diagnostics.get("reason")
     return f"{words}: {reason}" if reason else words
 
