@@ -578,6 +578,7 @@ def test_formatting_helpers() -> None:
     assert format_value("retrieval.mrr", 1.0) == "1.00"
     assert format_value("retrieval.mrr", 0.98076) == "0.9808"
     assert format_value("questions", 64) == "64"
+    assert format_value("refusals.near_threshold", 1) == "1"  # a count of questions
     assert format_value("latency.total.p95_ms", 1234.5) == "1,234.50 ms"
     assert label_for("retrieval.recall@5") == "Recall@5"
     assert label_for("latency.retrieve.p95_ms") == "Retrieve p95"

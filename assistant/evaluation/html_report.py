@@ -33,6 +33,7 @@ from assistant.evaluation.why import why_view
 from assistant.text import marked_html, quote_spans
 
 COUNTS = ("questions", "answerable", "out_of_scope")
+WHOLE_NUMBERS = (*COUNTS, "refusals.near_threshold")  # shown without decimals
 
 GROUPS = (
     ("counts", "Questions"),
@@ -208,7 +209,7 @@ def format_value(name: str, value: Any) -> str:
         return "yes" if value else "no"
     if not _is_number(value):
         return str(value)
-    if name in COUNTS:
+    if name in WHOLE_NUMBERS:
         return str(int(value))
     if _is_latency(name):
         return f"{value:,.2f} ms"
@@ -221,7 +222,7 @@ def _format_delta(name: str, value: Any) -> str:
     if value == 0:
         return "0"
     sign = "+" if value > 0 else "−"
-    if name in COUNTS:
+    if name in WHOLE_NUMBERS:
         return f"{sign}{abs(int(value))}"
     if _is_latency(name):
         return f"{sign}{abs(value):,.2f} ms"
