@@ -816,7 +816,7 @@ def test_a_verdict_near_the_threshold_says_a_refit_can_flip_it() -> None:
     near = why_view({"verdict": "answer", "answerable_probability": 0.351, "threshold": 0.346})
     assert near is not None
     assert near["headline"] == (
-        "Answered: answerable probability 0.35 ≥ threshold 0.35 (within 0.05: a refit can flip this verdict)"
+        "Answered: answerable probability 0.351 ≥ threshold 0.346 (within 0.05: a refit can flip this verdict)"
     )
     far = why_view({"verdict": "refuse", "answerable_probability": 0.1, "threshold": 0.346})
     assert far is not None and far["headline"] == "Refused: answerable probability 0.10 < threshold 0.35"

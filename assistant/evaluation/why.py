@@ -58,10 +58,12 @@ def _headline(diagnostics: dict[str, Any]) -> str:
     probability, threshold = diagnostics.get("answerable_probability"), diagnostics.get("threshold")
     if isinstance(probability, int | float) and isinstance(threshold, int | float):
         side = "<" if probability < threshold else "≥"
-        headline = f"{words}: answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
-        if near_threshold(probability, threshold):
-            headline += f" (within {NEAR_THRESHOLD:.2f}: a refit can flip this verdict)"
-        return headline
+        if near_threshold(probability, threshold):  # three decimals: "0.35 ≥ 0.35" reads as a tie
+            return (
+                f"{words}: answerable probability {probability:.3f} {side} threshold {threshold:.3f}"
+                f" (within {NEAR_THRESHOLD:.2f}: a refit can flip this verdict)"
+            )
+        return f"{words}: answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
     reason = diagnostics.get("reason")
     return f"{words}: {reason}" if reason else words
 
