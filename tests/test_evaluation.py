@@ -126,6 +126,8 @@ def test_verdicts_near_the_threshold_are_counted() -> None:
         judged(0.36, refused=False, threshold=None),  # no diagnostics (an older report): not counted
     ]
     assert summarise(results)["refusals.near_threshold"] == 2
+    # Answers that do not say their threshold (the LLM answerer's) give no count, not 0.
+    assert summarise(results[-1:])["refusals.near_threshold"] is None
 
 
 # --- percentile -----------------------------------------------------------------------

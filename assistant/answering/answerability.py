@@ -143,7 +143,7 @@ def _type_met(evidence: Evidence, chosen: list[Candidate]) -> bool:
       -> 0.022; golden 0.729 -> 0.764, answerable refused 0.013 -> 0.029)."""
     kind = evidence.analysis.kind
     chosen = [c for c in chosen if quotable(c)]
-    if evidence.blank_field and not any(c.features.get("field_asked") for c in chosen):
+    if _leaves_blank(evidence.blank_field, chosen):
         return False
     if any(type_match(kind, c.context) for c in chosen):
         return True
@@ -165,10 +165,16 @@ def _blank_field_notes(assessment: Assessment) -> list[str]:
     """For a question asking for a field a page leaves blank, with no quoted field line
     filling it: a note saying so, so the sentences quoted instead are not read as the value."""
     blank = assessment.decision.blank_field
-    if not blank or any(c.features.get("field_asked") for c in assessment.chosen):
+    if blank is None or not _leaves_blank(blank, assessment.chosen):
         return []
     label, title = blank
     return [f"“{title}” leaves its “{label}” blank."]
+
+
+def _leaves_blank(blank_field: tuple[str, str] | None, chosen: list[Candidate]) -> bool:
+    """Whether the question asks for a field a page leaves blank and no chosen field line
+    fills it in (another page may state the value)."""
+    return blank_field is not None and not any(c.features.get("field_asked") for c in chosen)
 
 
 def _focus_missing_best(evidence: Evidence, focus: list[str], chosen: list[Candidate]) -> float:

@@ -40,8 +40,13 @@ class ExtractiveAnswerer:
             lacking = decision.missing_from_corpus
             if not lacking and decision.unknown_focus:
                 lacking = [decision.unknown_focus]
-            question, passages = evidence.question, evidence.passages
-            answer = refusal(question, evidence.standalone_question, passages, lacking, decision.blank_field)
+            answer = refusal(
+                evidence.question,
+                evidence.standalone_question,
+                evidence.passages,
+                missing=lacking,
+                blank_field=decision.blank_field,
+            )
         else:
             answer = compose(evidence, assessment.chosen, self.following)
             answer.notes.extend(answer_notes(assessment, answer))

@@ -190,11 +190,7 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
     summary["refusals.auc"] = separation_auc(
         [r.answer.relevance for r in answerable], [r.answer.relevance for r in out_of_scope]
     )
-    summary["refusals.near_threshold"] = sum(
-        near_threshold(r.answer.relevance, r.answer.diagnostics["threshold"])
-        for r in results
-        if isinstance(r.answer.diagnostics.get("threshold"), int | float)
-    )
+    summary["refusals.near_threshold"] = _near_threshold_count(results)
     for stage in STAGES:
         values = (
             [r.answer.timings_ms.get(stage, 0.0) for r in results]
@@ -204,6 +200,16 @@ def summarise(results: list[ItemResult]) -> dict[str, Any]:
         summary[f"latency.{stage}.p50_ms"] = round(percentile(values, 0.5), 2)
         summary[f"latency.{stage}.p95_ms"] = round(percentile(values, 0.95), 2)
     return summary
+
+
+def _near_threshold_count(results: list[ItemResult]) -> int | None:
+    """How many verdicts lie near the refusal threshold; None when no answer says its
+    threshold (the LLM answerer's diagnostics, an older report), rather than a 0 that
+    would read as "no fragile verdicts"."""
+    judged = [r for r in results if isinstance(r.answer.diagnostics.get("threshold"), int | float)]
+    if not judged:
+        return None
+    return sum(near_threshold(r.answer.relevance, r.answer.diagnostics["threshold"]) for r in judged)
 
 
 def by_type(results: list[ItemResult]) -> dict[str, dict[str, Any]]:
