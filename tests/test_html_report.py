@@ -822,6 +822,22 @@ def test_a_verdict_near_the_threshold_says_a_refit_can_flip_it() -> None:
     assert far is not None and far["headline"] == "Refused: answerable probability 0.10 < threshold 0.35"
 
 
+def test_a_language_model_refusal_gives_its_reason_before_the_probability() -> None:
+    from assistant.evaluation.why import why_view
+
+    view = why_view(
+        {
+            "verdict": "refuse",
+            "reason": "the language model found no answer",
+            "answerable_probability": 0.8,
+            "threshold": 0.346,
+        }
+    )
+    assert view is not None and view["headline"] == (
+        "Refused: the language model found no answer; answerable probability 0.80 ≥ threshold 0.35"
+    )
+
+
 def test_every_answerability_input_has_words_for_the_report() -> None:
     from assistant.answering.answerability import ANSWERABILITY_FEATURES
     from assistant.evaluation.why import FEATURE_LABELS

@@ -102,6 +102,22 @@ def test_the_model_can_refuse(corpus_assistant: Assistant, passages) -> None:
         assessed(corpus_assistant, passages)
     )
     assert answer.refused and answer.citations == [] and answer.closest_topics
+    # Staff see that the model refused what the answerability step let through, and by how much.
+    why = answer.diagnostics
+    assert why["verdict"] == "refuse" and why["reason"] == "the language model found no answer"
+    assert why["answerable_probability"] >= why["threshold"] and why["answerer"] == "llm"
+    assert not answer.notes  # no answer notes on a refusal
+
+
+def test_a_model_answer_says_why_as_an_extractive_one_does(corpus_assistant: Assistant, passages) -> None:
+    assessment = assessed(corpus_assistant, passages)
+    answer = answerer_with(corpus_assistant, [f"{BAN} [1]."]).answer(assessment)
+    why = answer.diagnostics
+    assert why["verdict"] == assessment.decision.verdict.value and why["answerer"] == "llm"
+    assert why["threshold"] == corpus_assistant.make_answerability_step().model.threshold
+    assert why["answerable_probability"] == answer.relevance
+    assert set(why["answerability_contributions"]) == set(why["answerability_features"])
+    assert "sentences" not in why  # the step's choice is not what the model wrote
 
 
 @pytest.mark.parametrize("reply", ["", "Malaysia is a great place to invest."])
@@ -280,6 +296,7 @@ def test_evaluation_runs_with_the_llm_answerer(corpus_assistant: Assistant, llm_
     assert answered and all(q["citations"] for q in answered)
     assert report["metrics"]["citations.recall"] == 1.0  # the echo server quotes source [1]
     assert report["metrics"]["refusals.recall"] == 1.0
+    assert isinstance(report["metrics"]["refusals.near_threshold"], int)  # the threshold is known
 
 
 # --- what the surfaces show -------------------------------------------------------------------

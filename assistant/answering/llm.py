@@ -180,9 +180,10 @@ class LLMAnswerer:
             )
             return
         answer.relevance = decision.probability
-        answer.notes.extend(answer_notes(assessment, answer))
-        answer.partial = decision.verdict is Verdict.PARTIAL
-        answer.diagnostics = {"verdict": decision.verdict.value, "answerability_features": decision.features}
+        if not answer.refused:
+            answer.notes.extend(answer_notes(assessment, answer))
+            answer.partial = decision.verdict is Verdict.PARTIAL
+        answer.diagnostics = llm_diagnostics(assessment, answer.diagnostics)
         yield answer
 
     def _finish_fallback(self, assessment: Assessment, note: str | None) -> Iterator[str | Answer]:
@@ -267,6 +268,16 @@ class LLMAnswerer:
                 # the support check ignores the markers.
                 parts.append((raw, list(dict.fromkeys(numbers))))
         return parts
+
+
+def llm_diagnostics(assessment: Assessment, own: dict[str, Any]) -> dict[str, Any]:
+    """Why a model-written answer is what it is: the answerability step's verdict, its
+    probability against the threshold and each input's pull (as for an extractive answer,
+    so the report's "Why" block and `refusals.near_threshold` read the same), without the
+    sentences the step would have quoted (the model wrote its own); then what the model
+    added (`own`: its refusal and the reason)."""
+    judged = {key: value for key, value in assessment.diagnostics.items() if key != "sentences"}
+    return {**judged, "answerer": "llm", **own}
 
 
 def _highlight(citation: Citation, passage: Passage, sentence: str) -> None:

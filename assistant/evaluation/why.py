@@ -53,19 +53,29 @@ def why_view(diagnostics: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _headline(diagnostics: dict[str, Any]) -> str:
+    """The verdict and why: the answerable probability against the threshold, and the
+    reason when something other than the threshold decided (the language model refused a
+    question the answerability step let through)."""
     verdict = str(diagnostics["verdict"])
     words = _VERDICTS.get(verdict, verdict)
+    comparison = _comparison(diagnostics)
+    if reason := diagnostics.get("reason"):
+        return f"{words}: {reason}" + (f"; {comparison}" if comparison else "")
+    return f"{words}: {comparison}" if comparison else words
+
+
+def _comparison(diagnostics: dict[str, Any]) -> str:
+    """ "answerable probability 0.62 ≥ threshold 0.35", or "" when either is missing."""
     probability, threshold = diagnostics.get("answerable_probability"), diagnostics.get("threshold")
-    if isinstance(probability, int | float) and isinstance(threshold, int | float):
-        side = "<" if probability < threshold else "≥"
-        if near_threshold(probability, threshold):  # three decimals: "0.35 ≥ 0.35" reads as a tie
-            return (
-                f"{words}: answerable probability {probability:.3f} {side} threshold {threshold:.3f}"
-                f" (within {NEAR_THRESHOLD:.2f}: a refit can flip this verdict)"
-            )
-        return f"{words}: answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
-    reason = diagnostics.get("reason")
-    return f"{words}: {reason}" if reason else words
+    if not (isinstance(probability, int | float) and isinstance(threshold, int | float)):
+        return ""
+    side = "<" if probability < threshold else "≥"
+    if near_threshold(probability, threshold):  # three decimals: "0.35 ≥ 0.35" reads as a tie
+        return (
+            f"answerable probability {probability:.3f} {side} threshold {threshold:.3f}"
+            f" (within {NEAR_THRESHOLD:.2f}: a refit can flip this verdict)"
+        )
+    return f"answerable probability {probability:.2f} {side} threshold {threshold:.2f}"
 
 
 def _reasons(diagnostics: dict[str, Any]) -> list[str]:
