@@ -53,7 +53,7 @@ from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger("assistant.lexical")
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of chunks.sqlite; 1 is migrated, others rebuilt
+SCHEMA_VERSION = 3  # PRAGMA user_version of chunks.sqlite; 1 and 2 are migrated, others rebuilt
 # vocabulary.json's format; another one means the snapshot is rebuilt from chunks.sqlite.
 VOCABULARY_FORMAT = 2
 # The counts a saved vocabulary holds, in order (the list snapshots were saved with).
@@ -503,14 +503,29 @@ class LexicalIndex:
                     "INSERT INTO state VALUES (0);"
                     f"PRAGMA user_version = {SCHEMA_VERSION};"
                 )
-            elif version == 1:
-                # Before sentence vectors: their chunks have none, and are embedded per question.
-                db.executescript(
-                    f"ALTER TABLE chunks ADD COLUMN vectors TEXT; PRAGMA user_version = {SCHEMA_VERSION};"
-                )
+            elif version in (1, 2):
+                if version == 1:
+                    # Before sentence vectors: their chunks have none, and are embedded per question.
+                    db.execute("ALTER TABLE chunks ADD COLUMN vectors TEXT")
+                _fold_saved_terms(db)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise LexicalIndexError(f"in {self.directory} has format {version}, not {SCHEMA_VERSION}")
             yield db
+
+
+def _fold_saved_terms(db: sqlite3.Connection) -> None:
+    """Format 2 saved a chunk's terms with their accents ("gécamin"), which questions
+    typed without them ("Gecamines") never matched: the terms of chunks with accented
+    text are written again, and the generation bumped so every snapshot is rebuilt
+    from them."""
+    refolded = [
+        (" ".join(terms(text)), chunk_id)
+        for chunk_id, text in db.execute("SELECT id, text FROM chunks")
+        if not text.isascii()
+    ]
+    db.executemany("UPDATE chunks SET terms = ? WHERE id = ?", refolded)
+    db.execute("UPDATE state SET generation = generation + 1")
 
 
 def _row(chunk: Document) -> tuple[str, str, str, str, str, str | None]:

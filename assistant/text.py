@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -75,9 +76,17 @@ def stem(word: str) -> str:
     return stemmer.stemWord(word)
 
 
+def fold(text: str) -> str:
+    """`text` without its accents: people type "Gecamines" and "Cote d'Ivoire" for what
+    documents write "Gécamines" and "Côte d'Ivoire", and must find the same words."""
+    if text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased words and numbers ("6.1" stays whole)."""
-    return [match.group(0).lower() for match in _WORD.finditer(text)]
+    """Lower-cased words and numbers ("6.1" stays whole), without accents (`fold`)."""
+    return [match.group(0).lower() for match in _WORD.finditer(fold(text))]
 
 
 def terms(text: str) -> list[str]:

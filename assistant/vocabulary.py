@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from assistant.text import terms, words
+from assistant.text import fold, terms, words
 
 # "Export-Import Bank of the United States (EXIM)", "Department of Defense (DoD)".
 _LONG_THEN_SHORT = re.compile(
@@ -170,7 +170,7 @@ class Vocabulary:
     def is_proper_noun(self, word: str) -> bool:
         """Whether the corpus writes `word` capitalised mid-sentence, at least twice (once
         may be a heading) and three times as often as in lower case."""
-        key = word.lower()
+        key = fold(word.lower())
         count = self.capitalised.get(key, 0)
         return len(key) > 1 and count >= max(2, 3 * self.lowercase.get(key, 0))
 
@@ -259,7 +259,7 @@ def _count_case(line: str, capitalised: Counter[str], lower: Counter[str]) -> No
         return
     for match in found:
         word = match.group(0)
-        key = word.lower().removesuffix("’s").removesuffix("'s")
+        key = fold(word.lower()).removesuffix("’s").removesuffix("'s")
         if not word[0].isupper():
             lower[key] += 1
         elif not _SENTENCE_START.search(line[max(0, match.start() - 3) : match.start()]):

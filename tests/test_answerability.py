@@ -183,6 +183,18 @@ def test_a_heading_never_quoted_does_not_meet_the_kind(corpus_assistant: Assista
     assert answerability_features(evidence, [quoted])["type_unmet"] == 0.0
 
 
+def test_a_name_typed_without_its_accent_is_the_documents_name(corpus_assistant: Assistant) -> None:
+    """The DFC release writes "Gécamines"; a user types "Gecamines". Before accents were
+    folded, the refusal said the documents do not mention it."""
+    question = "What copper did DFC help Gecamines ship to the United States?"
+    passages = corpus_assistant.retriever.retrieve(question)
+    assert "Gécamines" in passages[0].text
+    decision = corpus_assistant.make_answerability_step().assess(question, question, passages).decision
+    assert decision.missing_from_corpus == [] and decision.missing_from_answer == []
+    answer = corpus_assistant.ask(question)
+    assert not answer.refused and "Gécamines" in answer.answer
+
+
 def test_a_partly_covered_question_is_answered_in_part(corpus_assistant: Assistant) -> None:
     step = corpus_assistant.make_answerability_step()
     # With refusal off, the verdict turns on the named things alone.

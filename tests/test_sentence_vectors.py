@@ -106,21 +106,45 @@ def test_without_them_the_sentences_are_embedded_per_question_and_the_answer_is_
     assert answer.answer == with_vectors.ask(QUESTION).answer
 
 
-def test_a_lexical_index_of_the_format_before_vectors_is_migrated(tmp_path: Path) -> None:
-    directory = tmp_path / "lexical"
+def _old_lexical_index(directory: Path, version: int, generation: int, rows: str) -> LexicalIndex:
+    """A `chunks.sqlite` as format `version` wrote it (format 1 had no vectors column),
+    with `rows` inserted, opened as today's index opens it."""
     directory.mkdir()
+    vectors = ", vectors TEXT" if version >= 2 else ""
     with sqlite3.connect(directory / "chunks.sqlite") as db:
         db.executescript(
             "CREATE TABLE chunks (id TEXT PRIMARY KEY, terms TEXT NOT NULL, text TEXT NOT NULL,"
-            " metadata TEXT NOT NULL, filters TEXT NOT NULL);"
-            "CREATE TABLE state (generation INTEGER NOT NULL); INSERT INTO state VALUES (0);"
-            "INSERT INTO chunks VALUES ('a', 'tin', 'Tin.', '{\"title\": \"T\"}', '{}');"
-            "PRAGMA user_version = 1;"
+            f" metadata TEXT NOT NULL, filters TEXT NOT NULL{vectors});"
+            f"CREATE TABLE state (generation INTEGER NOT NULL); INSERT INTO state VALUES ({generation});"
+            f"{rows} PRAGMA user_version = {version};"
         )
-    lexical = LexicalIndex(directory, store=None)  # type: ignore[arg-type]  # reads only its own file
-    assert lexical._read_documents(["a"])["a"].metadata == {"title": "T"}
+    return LexicalIndex(directory, store=None)  # type: ignore[arg-type]  # reads only its own file
+
+
+def _saved_version(directory: Path) -> int:
     with sqlite3.connect(directory / "chunks.sqlite") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_a_lexical_index_of_the_format_before_vectors_is_migrated(tmp_path: Path) -> None:
+    rows = "INSERT INTO chunks VALUES ('a', 'tin', 'Tin.', '{\"title\": \"T\"}', '{}');"
+    lexical = _old_lexical_index(tmp_path / "lexical", version=1, generation=0, rows=rows)
+    assert lexical._read_documents(["a"])["a"].metadata == {"title": "T"}
+    assert _saved_version(tmp_path / "lexical") == SCHEMA_VERSION
+
+
+def test_terms_saved_with_their_accents_are_folded_when_the_index_opens(tmp_path: Path) -> None:
+    """Format 2 saved "gécamin"; a question's terms are folded ("gecamin"), so the saved
+    terms are written again and the generation moves on, which rebuilds every snapshot."""
+    rows = (
+        "INSERT INTO chunks VALUES ('a', 'gécamin copper', 'Gécamines copper.', '{}', '{}', NULL);"
+        "INSERT INTO chunks VALUES ('b', 'tin', 'Tin.', '{}', '{}', NULL);"
+    )
+    lexical = _old_lexical_index(tmp_path / "lexical", version=2, generation=4, rows=rows)
+    assert lexical._generation() == 5
+    assert _saved_version(tmp_path / "lexical") == SCHEMA_VERSION
+    with sqlite3.connect(tmp_path / "lexical" / "chunks.sqlite") as db:
+        assert dict(db.execute("SELECT id, terms FROM chunks")) == {"a": "gecamin copper", "b": "tin"}
 
 
 def _document(chunk_id: str, text: str, metadata: dict):  # type: ignore[no-untyped-def]

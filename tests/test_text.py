@@ -34,3 +34,9 @@ def test_overlapping_or_overlong_spans_are_clipped_not_repeated() -> None:
         == "<mark>abcd</mark><mark>e</mark><mark>f</mark>"
     )
     assert text.marked_html("abc", []) == "abc"
+
+
+def test_words_typed_without_accents_are_the_documents_words() -> None:
+    assert text.terms("Gécamines and Côte d’Ivoire") == text.terms("Gecamines and Cote d’Ivoire")
+    assert text.words("Société Générale: 6.1 percent") == ["societe", "generale", "6.1", "percent"]
+    assert text.fold("plain ASCII stays as it is") == "plain ASCII stays as it is"
